@@ -1,0 +1,14 @@
+"""All mapped classes, importable from one place (Alembic and the services use this)."""
+
+from intake.db import Base
+from intake.models.consent import ConsentEvent, ConsentState
+from intake.models.consultations import Attachment, Consultation, Message, Note, StatusChange
+from intake.models.deliveries import Delivery, DeliveryEvent, OutboxRow, SinkMessage
+from intake.models.people import ContactPoint, Person
+from intake.models.staff import ApiToken, AuditEntry, Staff
+
+__all__ = [
+    "ApiToken", "Attachment", "AuditEntry", "Base", "ConsentEvent", "ConsentState",
+    "Consultation", "ContactPoint", "Delivery", "DeliveryEvent", "Message", "Note",
+    "OutboxRow", "Person", "SinkMessage", "Staff", "StatusChange",
+]

@@ -1,0 +1,1 @@
+"""Write-side operations of the domain; each takes a session and runs inside its transaction."""

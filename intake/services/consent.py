@@ -1,0 +1,170 @@
+"""The consent ledger: append an event with its evidence, keep the derived state in step, and
+report the state with the evidence behind it (R1-R7, R40-R43, R47, R48)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake.db import utcnow
+from intake.models import ConsentEvent, ConsentState, ContactPoint, Person
+from intake.policy import (
+    ConsentStates,
+    StateEntry,
+    marketing_decision,
+    reply_decision,
+)
+from intake.vocab import (
+    CONSENT_CHANNELS,
+    OUTBOUND_CHANNELS,
+    ConsentAction,
+    ConsentMethod,
+    ConsentPurpose,
+)
+
+CHANNELLED = (ConsentPurpose.REPLY, ConsentPurpose.MARKETING, ConsentPurpose.MARKETING_NIGHT)
+
+
+class ConsentError(ValueError):
+    """A consent event that cannot be recorded (no evidence, wrong channel...)."""
+
+
+def reconfirm_due(granted_at: datetime) -> datetime:
+    """R48: every two years from the consent date, before the same calendar date."""
+    try:
+        anniversary = granted_at.replace(year=granted_at.year + 2)
+    except ValueError:  # 29 February
+        anniversary = granted_at.replace(year=granted_at.year + 2, day=28)
+    return anniversary - timedelta(days=1)
+
+
+class Ledger:
+    """One person's consent ledger inside one transaction: the current states are read once,
+    events are appended (and states updated) in memory, and the caller's flush writes them all
+    in one batch per table."""
+
+    def __init__(self, session: Session, person: Person, states: dict[tuple[str, str],
+                 ConsentState]) -> None:
+        self.session, self.person, self.states = session, person, states
+
+    @classmethod
+    def of(cls, session: Session, person: Person, is_new: bool = False) -> Ledger:
+        states: dict[tuple[str, str], ConsentState] = {}
+        if not is_new:
+            rows = session.scalars(select(ConsentState).where(
+                ConsentState.person_id == person.id))
+            states = {(r.purpose, r.channel): r for r in rows}
+        return cls(session, person, states)
+
+    def record(self, purpose: str, action: str, method: str, evidence: Mapping[str, Any],
+               channel: str | None = None, at: datetime | None = None,
+               recorded_by_id: int | None = None) -> ConsentEvent:
+        """Append one event with its evidence and move the derived state with it."""
+        purpose = ConsentPurpose(purpose)
+        action = ConsentAction(action)
+        ConsentMethod(method)
+        if not evidence:
+            raise ConsentError("a consent event needs its evidence (R5)")
+        if purpose in CHANNELLED and channel not in CONSENT_CHANNELS:
+            raise ConsentError(f"{purpose} consent needs one of the channels {CONSENT_CHANNELS}")
+        if purpose not in CHANNELLED:
+            channel = None
+        at = at or utcnow()
+        event = ConsentEvent(person=self.person, purpose=purpose, channel=channel,
+                             action=action, method=method, evidence=dict(evidence), at=at,
+                             recorded_by_id=recorded_by_id)
+        self.session.add(event)
+        key = (str(purpose), channel or "")
+        state = self.states.get(key)
+        if state is None:
+            state = ConsentState(person=self.person, purpose=purpose, channel=channel or "")
+            self.session.add(state)
+            self.states[key] = state
+        state.action = action
+        state.event = event
+        state.since = at
+        state.reconfirm_due = (reconfirm_due(at) if purpose == ConsentPurpose.MARKETING
+                               and action == ConsentAction.GRANT else None)
+        return event
+
+    def entries(self) -> dict[tuple[str, str], StateEntry]:
+        return {key: StateEntry(s.action, s.since, s.reconfirm_due)
+                for key, s in self.states.items()}
+
+    def granted(self, purpose: str, channel: str = "") -> bool:
+        state = self.states.get((purpose, channel))
+        return state is not None and state.action in (ConsentAction.GRANT, ConsentAction.OPT_IN)
+
+
+def record_consent(session: Session, person_id: int, purpose: str, action: str, method: str,
+                   evidence: Mapping[str, Any], channel: str | None = None,
+                   at: datetime | None = None, recorded_by_id: int | None = None) -> ConsentEvent:
+    """Append one event to a person's ledger and update the derived state, flushed."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise ConsentError(f"no person {person_id}")
+    event = Ledger.of(session, person).record(purpose, action, method, evidence, channel, at,
+                                              recorded_by_id)
+    session.flush()
+    return event
+
+
+def load_states(session: Session, person_id: int) -> dict[tuple[str, str], StateEntry]:
+    rows = session.scalars(select(ConsentState).where(ConsentState.person_id == person_id))
+    return {(r.purpose, r.channel): StateEntry(r.action, r.since, r.reconfirm_due) for r in rows}
+
+
+def contact_kinds(session: Session, person_id: int) -> set[str]:
+    return set(session.scalars(
+        select(ContactPoint.kind).where(ContactPoint.person_id == person_id)))
+
+
+def allowed_matrix(states: ConsentStates, kinds: set[str], now: datetime,
+                   tz: ZoneInfo) -> dict[str, dict[str, dict[str, Any]]]:
+    """For each channel and purpose: may a message go now, and why (the API's `allowed`)."""
+    matrix: dict[str, dict[str, dict[str, Any]]] = {}
+    for channel in CONSENT_CHANNELS:
+        has = OUTBOUND_CHANNELS[channel] in kinds
+        reply = reply_decision(states, channel, has, tz)
+        marketing = marketing_decision(states, channel, has, now, tz, night=False)
+        night = marketing_decision(states, channel, has, now, tz, night=True)
+        matrix[channel] = {
+            "reply": {"allowed": reply.allowed, "reason": reply.reason},
+            "marketing": {"allowed": marketing.allowed, "reason": marketing.reason},
+            "marketing_night": {"allowed": night.allowed, "reason": night.reason},
+        }
+    return matrix
+
+
+def consent_report(session: Session, person: Person, tz: ZoneInfo,
+                   now: datetime | None = None) -> dict[str, Any]:
+    """The consents object of the public contract: allowed-now matrix, health flag, ledger."""
+    now = now or utcnow()
+    states = load_states(session, person.id)
+    kinds = {cp.kind for cp in person.contact_points}
+    ledger = session.scalars(select(ConsentEvent).where(ConsentEvent.person_id == person.id)
+                             .order_by(ConsentEvent.at, ConsentEvent.id))
+    health = states.get((ConsentPurpose.SENSITIVE_HEALTH, ""))
+    guardian = states.get((ConsentPurpose.GUARDIAN, ""))
+    return {
+        "person_id": person.id,
+        "allowed": allowed_matrix(states, kinds, now, tz),
+        "sensitive_health": health is not None and health.action == ConsentAction.GRANT,
+        "guardian_pending": bool(person.is_minor) and not (
+            guardian is not None and guardian.action == ConsentAction.GRANT),
+        "ledger": [
+            {"id": e.id, "purpose": e.purpose, "channel": e.channel, "action": e.action,
+             "method": e.method, "evidence": e.evidence, "at": e.at}
+            for e in ledger
+        ],
+    }
+
+
+def has_sensitive_consent(session: Session, person_id: int) -> bool:
+    state = session.get(ConsentState, (person_id, ConsentPurpose.SENSITIVE_HEALTH.value, ""))
+    return state is not None and state.action == ConsentAction.GRANT
