@@ -43,7 +43,7 @@ from intake.hub import Hub
 from intake.models import ContactPoint, Delivery, Message, OutboxRow, Person
 from intake.policy import Verdict, decide
 from intake.services.consent import contact_kinds, load_states
-from intake.services.deliveries import DELIVER_JOB, advance, enqueue_job
+from intake.services.deliveries import advance, enqueue_delivery
 from intake.vocab import (
     FINAL_DELIVERY_STATUSES,
     OUTBOUND_CHANNELS,
@@ -136,8 +136,7 @@ def _prepare(hub: Hub, delivery_id: int) -> _Attempt | str:
             advance(delivery, DeliveryStatus.HELD, decision.reason, at=now)
             if decision.hold_until is not None:
                 # Re-decided then, with the consent state of that moment.
-                enqueue_job(session, DELIVER_JOB, {"delivery_id": delivery.id},
-                            available_at=decision.hold_until)
+                enqueue_delivery(session, delivery, available_at=decision.hold_until)
             log.info("workers.delivery.held delivery=%s channel=%s recipient=%s until=%s "
                      "reason=%s", delivery.id, delivery.channel, recipient,
                      decision.hold_until.isoformat() if decision.hold_until else "-",
@@ -283,10 +282,10 @@ def redrive_stranded(limit: int = 500) -> int:
             return 0
         latest: dict[int, OutboxRow] = {}
         rows = session.scalars(select(OutboxRow).where(
-            OutboxRow.job == DELIVER_JOB,
-            OutboxRow.args["delivery_id"].as_integer().in_(ids)).order_by(OutboxRow.id))
+            OutboxRow.delivery_id.in_(ids)).order_by(OutboxRow.id))
         for row in rows:
-            latest[int(row.args["delivery_id"])] = row
+            if row.delivery_id is not None:
+                latest[row.delivery_id] = row
         # A pending outbox row is still on its way; a relayed one is checked against RQ.
         stranded = [i for i in ids if i not in latest]
         relayed = [latest[i] for i in ids if i in latest and latest[i].relayed_at is not None]
@@ -295,10 +294,10 @@ def redrive_stranded(limit: int = 500) -> int:
             for row in relayed:
                 pipe.exists(Job.key_for(outbox_job_id(row.id)))
             found = pipe.execute()
-            stranded += [int(row.args["delivery_id"])
-                         for row, exists in zip(relayed, found, strict=True) if not exists]
+            stranded += [row.delivery_id for row, exists in zip(relayed, found, strict=True)
+                         if not exists and row.delivery_id is not None]
         for delivery_id in stranded:
-            enqueue_job(session, DELIVER_JOB, {"delivery_id": delivery_id})
+            enqueue_delivery(session, session.get_one(Delivery, delivery_id))
     if stranded:
         log.warning("workers.delivery.redriven count=%d", len(stranded))
     return len(stranded)

@@ -55,7 +55,7 @@ JOBS: Mapping[str, JobSpec] = {
 
 def _job_data(row: OutboxRow, spec: JobSpec) -> EnqueueData:
     return Queue.prepare_data(
-        spec.func, kwargs=dict(row.args), job_id=jobs.outbox_job_id(row.id),
+        spec.func, kwargs=row.job_kwargs(), job_id=jobs.outbox_job_id(row.id),
         timeout=spec.timeout, result_ttl=RESULT_TTL, failure_ttl=FAILURE_TTL,
         retry=spec.retry,
         on_failure=Callback(spec.on_failure) if spec.on_failure is not None else None,

@@ -35,7 +35,6 @@ from intake.models import (
     SinkMessage,
     StatusChange,
 )
-from intake.services.deliveries import DELIVER_JOB
 from intake.vocab import ConsultationStatus
 from workers.context import get_hub
 
@@ -70,9 +69,7 @@ def destroy_consultations(session: Session, consultation_ids: Sequence[int]) -> 
 def _delete_deliveries(session: Session, delivery_ids: list[int]) -> None:
     if not delivery_ids:
         return
-    session.execute(delete(OutboxRow).where(
-        OutboxRow.job == DELIVER_JOB,
-        OutboxRow.args["delivery_id"].as_integer().in_(delivery_ids)))
+    session.execute(delete(OutboxRow).where(OutboxRow.delivery_id.in_(delivery_ids)))
     session.execute(delete(SinkMessage).where(SinkMessage.delivery_id.in_(delivery_ids)))
     session.execute(delete(DeliveryEvent).where(DeliveryEvent.delivery_id.in_(delivery_ids)))
     session.execute(delete(Delivery).where(Delivery.id.in_(delivery_ids)))

@@ -68,9 +68,20 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     job: Mapped[str] = mapped_column(String(50))
     args: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The delivery a `deliver` row sends: a column (not only args) so that the row can be
+    # written in the same flush as its delivery, and found by an index.
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
     available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     relayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    delivery: Mapped[Delivery | None] = relationship()
+
+    def job_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments the job is called with."""
+        if self.delivery_id is None:
+            return dict(self.args)
+        return {**self.args, "delivery_id": self.delivery_id}
 
 
 class SinkMessage(Base):

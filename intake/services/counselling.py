@@ -26,7 +26,7 @@ from intake.models import (
 )
 from intake.policy import reply_decision
 from intake.services.consent import load_states
-from intake.services.deliveries import enqueue_job, schedule_delivery
+from intake.services.deliveries import enqueue_delivery, schedule_delivery
 from intake.vocab import (
     OUTBOUND_CHANNELS,
     ConsentAction,
@@ -173,7 +173,7 @@ def reply(session: Session, consultation: Consultation, clinic: Clinic, body: st
     session.flush()
     headers = _email_threading(session, consultation) if plan.channel == "email" else None
     delivery = schedule_delivery(session, person_id=consultation.person_id,
-                                 consultation_id=consultation.id, message_id=message.id,
+                                 consultation=consultation, message_id=message.id,
                                  channel=plan.channel, purpose=DeliveryPurpose.REPLY,
                                  recipient=plan.recipient, body=body, subject=subject,
                                  headers=headers)
@@ -196,5 +196,5 @@ def release_guardian_hold(session: Session, person: Person, by: int | None,
         released += 1
     for delivery in session.scalars(select(Delivery).where(
             Delivery.person_id == person.id, Delivery.status == DeliveryStatus.HELD)):
-        enqueue_job(session, "deliver", {"delivery_id": delivery.id}, available_at=at)
+        enqueue_delivery(session, delivery, available_at=at)
     return released

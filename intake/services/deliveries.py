@@ -33,6 +33,15 @@ def enqueue_job(session: Session, job: str, args: dict[str, Any],
     return row
 
 
+def enqueue_delivery(session: Session, delivery: Delivery,
+                     available_at: datetime | None = None) -> OutboxRow:
+    """The outbox row that will run the delivery job (the delivery may be unflushed yet)."""
+    row = OutboxRow(job=DELIVER_JOB, args={}, delivery=delivery,
+                    available_at=available_at or utcnow())
+    session.add(row)
+    return row
+
+
 def schedule_delivery(session: Session, *, channel: str, purpose: str, recipient: str,
                       body: str, person: Person | None = None, person_id: int | None = None,
                       consultation: Consultation | None = None,
@@ -40,7 +49,8 @@ def schedule_delivery(session: Session, *, channel: str, purpose: str, recipient
                       subject: str | None = None,
                       headers: dict[str, Any] | None = None) -> Delivery:
     """A queued delivery plus the outbox row that will send it once committed. Takes the
-    person and consultation as objects (not yet flushed is fine) or as ids."""
+    person and consultation as objects (not yet flushed is fine) or as ids. Nothing is
+    flushed here, so a caller that needs the delivery's id flushes first."""
     now = utcnow()
     delivery = Delivery(channel=channel, purpose=purpose, recipient=recipient, subject=subject,
                         body=body, headers=headers, status=DeliveryStatus.QUEUED,
@@ -55,8 +65,7 @@ def schedule_delivery(session: Session, *, channel: str, purpose: str, recipient
         delivery.consultation_id = consultation_id
     delivery.history.append(DeliveryEvent(status=DeliveryStatus.QUEUED, at=now))
     session.add(delivery)
-    session.flush()  # the outbox row names the delivery by id
-    enqueue_job(session, DELIVER_JOB, {"delivery_id": delivery.id})
+    enqueue_delivery(session, delivery)
     return delivery
 
 

@@ -154,7 +154,7 @@ def test_reply_goes_through_an_allowed_channel(client, hub):
     assert thread["status"] == "waiting_on_patient"
     with hub.db.begin() as session:
         rows = session.scalars(select(OutboxRow)).all()
-        assert {"delivery_id": delivery["id"]} in [r.args for r in rows]
+        assert delivery["id"] in [r.delivery_id for r in rows]
 
 
 def test_reply_without_allowed_channel_is_409_with_reasons(client, hub):

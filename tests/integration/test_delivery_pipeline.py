@@ -283,7 +283,7 @@ def test_smtp_down_requeues_and_schedules_a_retry(worker_hub, client):
     assert history(delivery) == ["queued", "sending", "queued"]
     assert "unreachable" in delivery.reason
     assert delivery.attempts == 1
-    (row,) = [r for r in _outbox(worker_hub) if r.args["delivery_id"] == delivery.id]
+    (row,) = [r for r in _outbox(worker_hub) if r.delivery_id == delivery.id]
     job = Job.fetch(jobs.outbox_job_id(row.id), connection=worker_hub.redis)
     assert job.get_status() == JobStatus.SCHEDULED
     assert job.retries_left == 4
@@ -433,6 +433,7 @@ def test_r43_sms_advertising_at_night_is_held_until_8(worker_hub, monkeypatch):
         delivery = schedule_delivery(session, person_id=receipt.person_id, channel="sms",
                                      purpose="marketing", recipient="+821012345678",
                                      body="(광고) 이벤트 안내", consultation_id=None)
+        session.flush()
         delivery_id = delivery.id
     monkeypatch.setattr(jobs, "utcnow", lambda: datetime(2026, 11, 25, 12, 30, tzinfo=UTC))
     assert jobs.deliver(delivery_id) == "held"
@@ -440,7 +441,7 @@ def test_r43_sms_advertising_at_night_is_held_until_8(worker_hub, monkeypatch):
         held = session.get(Delivery, delivery_id)
         assert held.status == "held" and "R43" in held.reason
         later = [r for r in session.scalars(select(OutboxRow))
-                 if r.args == {"delivery_id": delivery_id} and r.relayed_at is None
+                 if r.delivery_id == delivery_id and r.relayed_at is None
                  and r.available_at > datetime(2026, 11, 25, 12, 30, tzinfo=UTC)]
         assert [r.available_at for r in later] == [datetime(2026, 11, 25, 23, 0, tzinfo=UTC)]
 
