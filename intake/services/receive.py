@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -101,9 +101,11 @@ def _resolve_person(session: Session, inquiry: Inquiry, contacts: list[_Contact]
     answers (person, contact points by (kind, value), is_new)."""
     points: dict[tuple[str, str], ContactPoint] = {}
     if contacts:
-        rows = session.scalars(select(ContactPoint).where(
-            ContactPoint.kind.in_({c.kind for c in contacts}),
-            ContactPoint.value.in_({c.value for c in contacts})))
+        # (kind = ? AND value = ?) OR ...: exact pairs, and a statement that psycopg can
+        # prepare (an expanding IN is rendered anew on every call: 1.5 ms of 13 measured).
+        rows = session.scalars(select(ContactPoint).where(or_(*(
+            and_(ContactPoint.kind == c.kind, ContactPoint.value == c.value)
+            for c in contacts))))
         points = {(cp.kind, cp.value): cp for cp in rows}
     person: Person | None = None
     if inquiry.thread_consultation_id is not None:
