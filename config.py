@@ -96,12 +96,27 @@ class Settings:
     twilio_from_number: str = ""
     twilio_messaging_service_sid: str = ""
     twilio_api_base_url: str = ""
+    counsellor_line: str = ""  # E.164; calls ring it during opening hours, else voicemail
+    voice_language: str = "ko"  # the language calls are greeted in: ko or en
+    sms_rate_per_second: int = 1  # per sender, shared by every worker
+    media_max_bytes: int = 5_000_000  # an MMS picture or a voicemail recording
     kakao_skill_secret: str = ""
     kakao_bot_id: str = ""
+    kakao_flow_ttl_seconds: int = 900
+    alimtalk_api_base_url: str = ""  # NHN Cloud KakaoTalk Bizmessage; empty = development sink
+    alimtalk_app_key: str = ""
+    alimtalk_secret_key: str = ""
+    alimtalk_sender_key: str = ""
     mailgun_signing_key: str = ""
     inbound_email_secret: str = ""
     fax_gateway_senders: tuple[str, ...] = ()
     imap_url: str = ""
+    imap_poll_seconds: int = 60
+    attachments_dir: str = str(INSTANCE_DIR / "attachments")
+    attachment_max_bytes: int = 10_000_000
+    attachment_max_count: int = 10
+    sla_first_response_hours: int = 2  # opening hours until a first answer is due
+    session_hours: int = 12  # a workspace sign-in lasts this long
     max_content_length: int = 1_000_000
     intake_rate_limit: tuple[int, int] = (60, 60)
     trusted_proxy_count: int = 0

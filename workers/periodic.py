@@ -8,43 +8,22 @@ back empty has forgotten the keys and simply runs every job again, which they al
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass
-from typing import Any
 
 from redis.exceptions import RedisError
 
 from intake.hub import Hub
-from workers import jobs, retention
+from workers import jobs, registry, retention
 from workers.queues import (
-    DEFAULT,
     FAILURE_TTL,
-    PERIODIC_JOB_TIMEOUT,
     RESULT_TTL,
     get_queue,
 )
+from workers.specs import PeriodicJob
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "intake:periodic:"
-
-
-@dataclass(frozen=True)
-class PeriodicJob:
-    id: str  # stable: the Redis key and the RQ job id derive from it
-    interval: int  # seconds
-    func: Callable[[], Any]
-    queue: str = DEFAULT
-    timeout: int = PERIODIC_JOB_TIMEOUT
-
-    @property
-    def key(self) -> str:
-        return KEY_PREFIX + self.id
-
-    @property
-    def job_id(self) -> str:
-        return f"periodic-{self.id}"
 
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
@@ -53,6 +32,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("purge-relayed-outbox", 3600, retention.purge_relayed_outbox),
     # Deliveries whose RQ job vanished with Redis's memory are found within a few minutes.
     PeriodicJob("redrive-stranded-deliveries", 60, jobs.redrive_stranded),
+    *registry.CHANNEL_PERIODIC,
 )
 
 

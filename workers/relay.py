@@ -12,9 +12,7 @@ are safe to re-run anyway.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
 
 from redis.exceptions import RedisError
 from rq import Callback, Queue, Retry
@@ -25,8 +23,9 @@ from intake.db import utcnow
 from intake.hub import Hub
 from intake.models import OutboxRow
 from intake.services.deliveries import DELIVER_JOB
-from workers import jobs
-from workers.queues import DELIVERIES, FAILURE_TTL, JOB_TIMEOUT, RESULT_TTL
+from workers import jobs, registry
+from workers.queues import DELIVERIES, FAILURE_TTL, RESULT_TTL
+from workers.specs import JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -34,22 +33,12 @@ log = logging.getLogger(__name__)
 DELIVERY_RETRY = Retry(max=5, interval=[5, 15, 60, 300, 900])
 
 
-@dataclass(frozen=True)
-class JobSpec:
-    """How an outbox row's `job` name becomes an RQ job."""
-
-    func: Callable[..., Any]
-    queue: str
-    retry: Retry | None = None
-    on_failure: Callable[..., Any] | None = None
-    timeout: int = JOB_TIMEOUT
-
-
 # The outbox's job names, the only ones this worker relays (a row written by a newer web app
 # with a name unknown here stays pending for a worker that knows it).
 JOBS: Mapping[str, JobSpec] = {
     DELIVER_JOB: JobSpec(jobs.deliver, DELIVERIES, retry=DELIVERY_RETRY,
                          on_failure=jobs.on_deliver_failure),
+    **registry.CHANNEL_JOBS,
 }
 
 
