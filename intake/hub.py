@@ -15,6 +15,7 @@ from redis import Redis
 from config import Settings
 from intake.clinic import Clinic
 from intake.db import Database
+from intake.storage import AttachmentStore, LocalStore
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Hub:
     clinic: Clinic
     redis_url: str
     _redis: Redis | None = None
+    _store: AttachmentStore | None = None
     # Filled by the composition root: things the domain must not import (channel senders...).
     services: dict[str, Any] = field(default_factory=dict)
 
@@ -38,6 +40,16 @@ class Hub:
             self._redis = Redis.from_url(self.redis_url, socket_timeout=5,
                                          socket_connect_timeout=2, health_check_interval=30)
         return self._redis
+
+    @property
+    def store(self) -> AttachmentStore:
+        """Where attachment content lives (local files under ATTACHMENTS_DIR)."""
+        if self._store is None:
+            self._store = LocalStore(self.settings.attachments_dir)
+        return self._store
+
+    def use_store(self, store: AttachmentStore) -> None:
+        self._store = store
 
     def use_redis(self, url: str) -> None:
         self.redis_url = url

@@ -89,10 +89,12 @@ def redis_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, redis_url: str) -> Settings:
+def settings(database_url: str, redis_url: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(database_url=database_url, redis_url=redis_url, testing=True,
                     secret_key="test-secret", public_base_url="https://intake.example.com",
-                    intake_rate_limit=(1000, 60))
+                    intake_rate_limit=(1000, 60),
+                    attachments_dir=str(tmp_path_factory.mktemp("attachments")))
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,11 @@ def openapi() -> ResponseReturnValue:
 
 
 def register_api(app: Flask) -> None:
-    from intake.api import consultations, deliveries, people  # noqa: F401 - routes on `bp`
+    from intake.api import (  # noqa: F401 - routes on `bp`
+        attachments,
+        consultations,
+        deliveries,
+        people,
+    )
 
     app.register_blueprint(bp)
