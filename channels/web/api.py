@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from channels.web.adapter import WebSource, build_inquiry
 from channels.web.limits import client_allowed
 from channels.web.schemas import InquiryCreatedSchema, InquirySchema, field_errors
+from intake import metrics
 from intake.api.docs import documented
 from intake.api.request import json_body
 from intake.app import client_address
@@ -107,6 +108,7 @@ def _answer(body: dict[str, Any], receipt: Receipt) -> Response:
 
 def _validation_failed(fields: dict[str, list[str]], reason: str = "validation") -> Response:
     log.info("channels.web.api.refused reason=%s fields=%s", reason, ",".join(sorted(fields)))
+    metrics.refused(current_hub().redis, "inquiries", reason)
     return error_response(422, "validation_failed", "the inquiry has invalid fields",
                           fields=fields)
 
@@ -121,6 +123,7 @@ def create_inquiry() -> Response:
     allowed, retry_after = client_allowed(hub)
     if not allowed:
         log.info("channels.web.api.refused reason=rate_limited")
+        metrics.refused(hub.redis, "inquiries", "rate_limited")
         response = error_response(429, "rate_limited", "too many requests from this address; "
                                   "try again later", retry_after=retry_after)
         response.headers["Retry-After"] = str(retry_after)
@@ -130,6 +133,7 @@ def create_inquiry() -> Response:
         payload = json_body()  # 415 for another content type, 400 bad_json
     except ApiError as exc:
         log.info("channels.web.api.refused reason=%s", exc.code)
+        metrics.refused(hub.redis, "inquiries", exc.code)
         raise  # the app's handler answers it as JSON
     if not isinstance(payload, dict):
         return _validation_failed({"_schema": ["the body must be a JSON object"]})
@@ -144,6 +148,7 @@ def create_inquiry() -> Response:
     remembered = _remembered(hub, provider_id) if key is not None else None
     if remembered is not None and remembered.get("fingerprint") != fingerprint:
         log.info("channels.web.api.refused reason=idempotency_key_reused")
+        metrics.refused(hub.redis, "inquiries", "idempotency_key_reused")
         return error_response(409, "idempotency_key_reused", "this Idempotency-Key was used "
                               "with a different request body")
 

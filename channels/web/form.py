@@ -23,6 +23,7 @@ from channels.web.adapter import WebSource, build_inquiry
 from channels.web.limits import client_allowed
 from channels.web.schemas import MARKETING_CHANNELS, SEXES, InquirySchema, field_errors
 from channels.web.texts import FIELD_HINTS, INTEREST_LABELS, LOCALES, TEXTS
+from intake import metrics
 from intake.app import client_address
 from intake.hub import Hub, current_hub
 from intake.inquiry import Receipt
@@ -204,6 +205,7 @@ def consult_submit() -> Response:
     allowed, retry_after = client_allowed(hub)
     if not allowed:
         log.info("channels.web.form.refused reason=rate_limited")
+        metrics.refused(hub.redis, "consult", "rate_limited")
         response = _page("message.html", locale, 429, title_key="rate_limited_title",
                          body_key="rate_limited_body")
         response.headers["Retry-After"] = str(retry_after)
@@ -212,6 +214,7 @@ def consult_submit() -> Response:
     nonce = read_token(token)
     if nonce is None:
         log.info("channels.web.form.refused reason=bad_token")
+        metrics.refused(hub.redis, "consult", "bad_token")
         return _page("message.html", locale, 400, title_key="bad_token_title",
                      body_key="bad_token_body", reload=True)
 
@@ -233,6 +236,7 @@ def consult_submit() -> Response:
             fields = {exc.field: [str(exc)]}
     if receipt is None:
         # Nothing was stored: the same page again, with what the person entered.
+        metrics.refused(hub.redis, "consult", "validation")
         log.info("channels.web.form.refused reason=validation fields=%s",
                  ",".join(sorted(fields)))
         return _form_page(hub, locale, values=kept_values(form),

@@ -22,6 +22,7 @@ def register_api(app: Flask) -> None:
         attachments,
         consultations,
         deliveries,
+        metrics,
         people,
     )
 

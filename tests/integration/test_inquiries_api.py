@@ -460,3 +460,17 @@ def test_nothing_personal_is_logged(client: FlaskClient, caplog: pytest.LogCaptu
     assert "channels.web.api" in caplog.text
     for secret in ("김민수", "1234-5678", "12345678", "kim@example", "950101", "1234567"):
         assert secret not in caplog.text
+
+
+def test_refusals_are_counted_in_metrics(client, hub):
+    """A refused request writes nothing to the database but is counted (contract: Access)."""
+    from tests.factories import auth, make_staff
+
+    client.post("/api/v1/inquiries", data="nope", content_type="text/plain")
+    client.post("/api/v1/inquiries", json={"name": ""})
+    _sid, token = make_staff(hub, "admin")
+    counters = client.get("/api/v1/metrics", headers=auth(token)).get_json()["counters"]
+    assert counters["refused.inquiries.unsupported_media_type"] == 1
+    assert counters["refused.inquiries.validation"] == 1
+    _cid, counsellor = make_staff(hub, "counsellor")
+    assert client.get("/api/v1/metrics", headers=auth(counsellor)).status_code == 403
