@@ -1,6 +1,11 @@
 """Intake throughput and latency: `POST /api/v1/inquiries` against PostgreSQL, side by side with
 a bare Flask endpoint served by the same gunicorn, printing the ratio.
 
+With `--sms` (on by default) the same run also drives signed inbound Twilio SMS webhooks
+(`POST /webhooks/twilio/sms`, distinct MessageSids and senders, `X-Twilio-Signature` computed
+before the timed run with a bench-only Auth Token), so the signature check and the TwiML answer
+are measured beside the same bare endpoint.
+
 Run with `make bench` (or `python bench/intake_bench.py --requests 3000`). It creates a fresh
 database `intake_bench` on the local PostgreSQL, migrates it, starts gunicorn on a free loopback
 port, drives both routes in interleaved rounds from a thread pool with keep-alive connections,
@@ -19,9 +24,12 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlencode
 
 from sqlalchemy import create_engine, text
+from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -30,6 +38,12 @@ from intake.migrate import upgrade  # noqa: E402
 
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1/postgres")
 DB_NAME = "intake_bench"
+# Bench-only Twilio settings: the gunicorn under test verifies with them; nothing is sent.
+BENCH_TWILIO_SID = "AC" + "0" * 32
+BENCH_TWILIO_TOKEN = "bench0auth0token0not0real0000001"
+BENCH_PUBLIC_URL = "https://intake.example.com"
+SMS_PATH = "/webhooks/twilio/sms"
+Request = tuple[bytes, dict[str, str]]
 
 
 def fresh_database() -> str:
@@ -79,7 +93,35 @@ def inquiry_body() -> bytes:
     }, ensure_ascii=False).encode()
 
 
-def drive(port: int, path: str, total: int, concurrency: int) -> tuple[float, list[float], int]:
+def signed_sms_requests(count: int) -> list[Request]:
+    """`count` inbound SMS webhooks with distinct MessageSids and senders, signed in advance
+    (the client's signing work stays out of the timed run)."""
+    validator = RequestValidator(BENCH_TWILIO_TOKEN)
+    url = BENCH_PUBLIC_URL + SMS_PATH
+    out: list[Request] = []
+    for _ in range(count):
+        with _lock:
+            n = next(_counter)
+        sid = f"SM{uuid.uuid4().hex}"
+        params = {"MessageSid": sid, "SmsMessageSid": sid, "SmsSid": sid,
+                  "AccountSid": BENCH_TWILIO_SID, "From": f"+82103{n // 10000:03d}{n % 10000:04d}",
+                  "To": "+12025550143", "Body": "안녕하세요, 코 성형 상담 가능할까요?",
+                  "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
+                  "ApiVersion": "2010-04-01"}
+        out.append((urlencode(params).encode(), {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": validator.compute_signature(url, params)}))
+    return out
+
+
+def json_request() -> Request:
+    return inquiry_body(), {"Content-Type": "application/json",
+                            "Idempotency-Key": uuid.uuid4().hex}
+
+
+def drive(port: int, path: str, total: int, concurrency: int,
+          source: Callable[[], Request] = json_request,
+          expect: int = 201) -> tuple[float, list[float], int]:
     """Send `total` requests with `concurrency` keep-alive clients; (seconds, latencies, errors)."""
     latencies: list[float] = []
     errors = 0
@@ -94,15 +136,13 @@ def drive(port: int, path: str, total: int, concurrency: int) -> tuple[float, li
                 if remaining[0] <= 0:
                     break
                 remaining[0] -= 1
-            body = inquiry_body()
-            headers = {"Content-Type": "application/json",
-                       "Idempotency-Key": uuid.uuid4().hex}
+            body, headers = source()
             start = time.perf_counter()
             try:
                 conn.request("POST", path, body=body, headers=headers)
                 response = conn.getresponse()
                 response.read()
-                ok = response.status == 201
+                ok = response.status == expect
             except (OSError, http.client.HTTPException):
                 ok = False
                 conn.close()
@@ -136,13 +176,23 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--sms", action=argparse.BooleanOptionalAction, default=True,
+                        help="also drive signed inbound Twilio SMS webhooks")
     args = parser.parse_args()
+    signed: list[Request] = signed_sms_requests(300 + args.rounds * args.requests) \
+        if args.sms else []
+
+    def next_signed() -> Request:
+        with _lock:
+            return signed.pop()
 
     url = fresh_database()
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "INTAKE_RATE_LIMIT": "1000000/minute",
            "LOG_LEVEL": "WARNING", "INTAKE_SKIP_DOTENV": "1",
-           "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")}
+           "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+           "TWILIO_ACCOUNT_SID": BENCH_TWILIO_SID, "TWILIO_AUTH_TOKEN": BENCH_TWILIO_TOKEN,
+           "PUBLIC_BASE_URL": BENCH_PUBLIC_URL}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "bench.app:app", "-b", f"127.0.0.1:{port}",
          "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads),
@@ -151,11 +201,18 @@ def main() -> None:
         wait_for(port)
         drive(port, "/bench/bare", 300, args.concurrency)  # warm-up
         drive(port, "/api/v1/inquiries", 300, args.concurrency)
+        if args.sms:
+            drive(port, SMS_PATH, 300, args.concurrency, next_signed, 200)
         results: dict[str, list[tuple[float, list[float], int]]] = {"bare": [], "intake": []}
-        for _ in range(args.rounds):  # interleaved, so both see the same machine state
+        if args.sms:
+            results["sms"] = []
+        for _ in range(args.rounds):  # interleaved, so all see the same machine state
             results["bare"].append(drive(port, "/bench/bare", args.requests, args.concurrency))
             results["intake"].append(drive(port, "/api/v1/inquiries", args.requests,
                                            args.concurrency))
+            if args.sms:
+                results["sms"].append(drive(port, SMS_PATH, args.requests, args.concurrency,
+                                            next_signed, 200))
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -173,6 +230,8 @@ def main() -> None:
         print(f"{name:>7}: {rps:8.1f} req/s (rounds {', '.join(f'{x:.0f}' for x in per_round)})"
               f"  p50 {pct(lat, 0.50):6.2f} ms  p99 {pct(lat, 0.99):6.2f} ms  errors {errors}")
     print(f"  ratio: {summary['intake'] / summary['bare']:.2f} (intake / bare; aim >= 0.5)")
+    if "sms" in summary:
+        print(f"  ratio: {summary['sms'] / summary['bare']:.2f} (signed twilio sms / bare)")
     engine = create_engine(url)
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT count(*) FROM consultations")).scalar()

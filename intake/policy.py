@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from intake.vocab import INFORMATIONAL, ConsentAction, ConsentPurpose, DeliveryPurpose
@@ -118,8 +119,33 @@ def marketing_decision(states: ConsentStates, channel: str, has_contact: bool,
     return Decision(Verdict.SEND, f"{word} marketing consent since {_date(entry.since, tz)}")
 
 
+def consent_notice_decision(purpose: str, channel: str, states: ConsentStates,
+                            headers: Mapping[str, Any] | None, tz: ZoneInfo) -> Decision | None:
+    """R47: the result notice of an opt-out may go once, to that channel, through the opt-out
+    it reports. It must be a `notice` whose headers name this channel's current opt-out (its
+    `since`); a later opt-out or an opt-in makes it an ordinary message again."""
+    marker = (headers or {}).get("consent_notice")
+    if purpose != DeliveryPurpose.NOTICE or not isinstance(marker, Mapping):
+        return None
+    if marker.get("action") != ConsentAction.OPT_OUT or marker.get("channel") != channel:
+        return None
+    entry = states.get((ConsentPurpose.REPLY, channel))
+    if entry is None or entry.action != ConsentAction.OPT_OUT:
+        return None
+    try:
+        since = datetime.fromisoformat(str(marker.get("since")))
+    except ValueError:
+        return None
+    if since.tzinfo is None or abs((entry.since - since).total_seconds()) >= 1:
+        return None
+    word = CHANNEL_WORDS.get(channel, channel)
+    return Decision(Verdict.SEND, f"R47 result notice of the {word} opt-out on "
+                    f"{_date(entry.since, tz)}")
+
+
 def decide(purpose: str, channel: str, states: ConsentStates, has_contact: bool, now: datetime,
-           tz: ZoneInfo, minor_pending: bool = False, to_guardian: bool = False) -> Decision:
+           tz: ZoneInfo, minor_pending: bool = False, to_guardian: bool = False,
+           headers: Mapping[str, Any] | None = None) -> Decision:
     """The one question the delivery job asks before sending."""
     if minor_pending and not to_guardian:
         return Decision(Verdict.HOLD, "child under 14: waiting for the guardian's consent (R12)")
@@ -128,5 +154,9 @@ def decide(purpose: str, channel: str, states: ConsentStates, has_contact: bool,
     if purpose == DeliveryPurpose.MARKETING:
         return marketing_decision(states, channel, has_contact, now, tz)
     if purpose in INFORMATIONAL:
+        if has_contact:
+            notice = consent_notice_decision(purpose, channel, states, headers, tz)
+            if notice is not None:
+                return notice
         return reply_decision(states, channel, has_contact, tz)
     return Decision(Verdict.SUPPRESS, f"unknown purpose {purpose!r}")

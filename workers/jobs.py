@@ -44,6 +44,7 @@ from intake.models import ContactPoint, Delivery, Message, OutboxRow, Person
 from intake.policy import Verdict, decide
 from intake.services.consent import contact_kinds, load_states
 from intake.services.deliveries import advance, enqueue_delivery
+from intake.services.provider_status import apply_pending
 from intake.vocab import (
     FINAL_DELIVERY_STATUSES,
     OUTBOUND_CHANNELS,
@@ -125,7 +126,8 @@ def _prepare(hub: Hub, delivery_id: int) -> _Attempt | str:
             guardian is not None and guardian.action == ConsentAction.GRANT)
         to_guardian = bool((delivery.headers or {}).get("to_guardian"))
         decision = decide(delivery.purpose, delivery.channel, states, has_contact, now,
-                          hub.clinic.tz, minor_pending=minor_pending, to_guardian=to_guardian)
+                          hub.clinic.tz, minor_pending=minor_pending, to_guardian=to_guardian,
+                          headers=delivery.headers)
 
         if decision.verdict is Verdict.SUPPRESS:
             advance(delivery, DeliveryStatus.SUPPRESSED, decision.reason, at=now)
@@ -171,6 +173,8 @@ def _record(hub: Hub, delivery_id: int, status: str, reason: str | None = None,
         advance(delivery, status, reason, at=now)
         if result is None:
             return
+        # Status callbacks that beat the provider id here were kept: apply them now.
+        apply_pending(session, delivery)
         if delivery.message_id is not None:
             # A counsellor's reply is already in the thread: give it the provider id, so the
             # next reply's In-Reply-To/References can name it.

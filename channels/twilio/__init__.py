@@ -1,4 +1,10 @@
-"""The twilio channel (its issue fills this package): routes and senders."""
+"""The Twilio channel: SMS/MMS, calls and voicemail in (webhooks), SMS out (sender).
+
+`register(app, hub)` mounts the `/webhooks/twilio/*` blueprint; `senders(hub)` provides the
+SMS sender only when TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are set (else the development
+sink stays). Jobs (media and recording fetch, the pending-status sweep) live in
+`workers/twilio_jobs.py`.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,14 @@ from intake.hub import Hub
 
 
 def senders(hub: Hub) -> dict[str, Any]:
-    return {}
+    if not hub.settings.sms_configured:
+        return {}
+    from channels.twilio.sender import TwilioSmsSender
+
+    return {"sms": TwilioSmsSender(hub.settings, hub.db, lambda: hub.redis)}
 
 
 def register(app: Flask, hub: Hub) -> None:
-    pass
+    from channels.twilio.webhooks import bp
+
+    app.register_blueprint(bp)

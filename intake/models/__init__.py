@@ -6,9 +6,11 @@ from intake.models.consultations import Attachment, Consultation, Message, Note,
 from intake.models.deliveries import Delivery, DeliveryEvent, OutboxRow, SinkMessage
 from intake.models.people import ContactPoint, Person
 from intake.models.staff import ApiToken, AuditEntry, Staff
+from intake.models.twilio import PendingProviderStatus
 
 __all__ = [
     "ApiToken", "Attachment", "AuditEntry", "Base", "ConsentEvent", "ConsentState",
-    "Consultation", "ContactPoint", "Delivery", "DeliveryEvent", "Message", "Note",
-    "OutboxRow", "Person", "SinkMessage", "Staff", "StatusChange",
+    "Consultation", "ContactPoint", "Delivery", "DeliveryEvent", 
+    "Message", "Note", "OutboxRow", "PendingProviderStatus", "Person", 
+    "SinkMessage", "Staff", "StatusChange",
 ]

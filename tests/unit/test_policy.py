@@ -93,3 +93,45 @@ def test_child_waits_for_guardian_R12():
     assert held.verdict is Verdict.HOLD and "R12" in held.reason
     assert decide("notice", "sms", {}, False, kst(10), SEOUL, minor_pending=True,
                   to_guardian=True).allowed
+
+
+# -- R47: the result notice of an SMS opt-out (issue 3) --------------------------------------
+
+
+def _opt_out_notice(since: datetime, channel: str = "sms") -> dict[str, object]:
+    return {"consent_notice": {"action": "opt_out", "channel": channel,
+                               "since": since.isoformat()}}
+
+
+def test_r47_opt_out_result_notice_passes_its_own_opt_out():
+    s = states(reply_sms="opt_out", marketing_sms="opt_out")
+    d = decide("notice", "sms", s, True, kst(10), SEOUL, headers=_opt_out_notice(T0))
+    assert d.allowed and "R47" in d.reason
+
+
+def test_r47_notice_marker_does_not_open_other_purposes_or_channels():
+    s = states(reply_sms="opt_out", reply_email="opt_out")
+    headers = _opt_out_notice(T0)
+    assert not decide("reply", "sms", s, True, kst(10), SEOUL, headers=headers).allowed
+    assert not decide("marketing", "sms", s, True, kst(10), SEOUL, headers=headers).allowed
+    assert not decide("notice", "email", s, True, kst(10), SEOUL, headers=headers).allowed
+    assert not decide("notice", "sms", s, False, kst(10), SEOUL, headers=headers).allowed
+
+
+def test_r47_notice_for_an_older_opt_out_is_suppressed_R42():
+    """A notice naming an opt-out other than the current one (an earlier STOP, since START and
+    STOP again) is an ordinary message: the current opt-out suppresses it."""
+    s = states(reply_sms="opt_out")
+    d = decide("notice", "sms", s, True, kst(10), SEOUL,
+               headers=_opt_out_notice(T0 - timedelta(days=3)))
+    assert d.verdict is Verdict.SUPPRESS and "opted out" in d.reason
+
+
+def test_r47_notice_marker_without_an_opt_out_is_an_ordinary_notice():
+    d = decide("notice", "sms", states(reply_sms="opt_in"), True, kst(10), SEOUL,
+               headers=_opt_out_notice(T0))
+    assert d.allowed and "R47" not in d.reason
+    bad = decide("notice", "sms", states(reply_sms="opt_out"), True, kst(10), SEOUL,
+                 headers={"consent_notice": {"action": "opt_out", "channel": "sms",
+                                             "since": "yesterday"}})
+    assert bad.verdict is Verdict.SUPPRESS
