@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
@@ -120,7 +121,11 @@ class SmtpSender:
 
     channel = "email"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings,
+                 reply_to: Callable[[int], str | None] | None = None) -> None:
+        # `reply_to(delivery_id)` answers the consultation's `consult+TOKEN@` address, so a
+        # reply threads back even when the patient's client drops In-Reply-To.
+        self.reply_to = reply_to
         self.host = settings.smtp_host
         self.port = settings.smtp_port
         self.timeout = settings.smtp_timeout
@@ -131,6 +136,10 @@ class SmtpSender:
 
     def send(self, message: Outgoing) -> SendResult:
         message_id = new_message_id(message.delivery_id, self.mail_from)
+        if self.reply_to is not None and not _header(message.headers, "reply_to", "Reply-To"):
+            address = self.reply_to(message.delivery_id)
+            if address:
+                message = replace(message, headers={**message.headers, "reply_to": address})
         msg = build_message(message, mail_from=self.mail_from, message_id=message_id)
         envelope_from = parseaddr(self.mail_from)[1]
         try:

@@ -126,11 +126,15 @@ def _resolve_person(session: Session, inquiry: Inquiry, contacts: list[_Contact]
         key = (contact.kind, contact.value)
         cp = points.get(key)
         if cp is None:
+            # A caller id (fax) or an address that merely replied into a thread is no proof
+            # of identity: kept unlinked until a counsellor confirms it.
+            unproven = contact.kind == "fax" or inquiry.thread_consultation_id is not None
             cp = ContactPoint(kind=contact.kind, value=contact.value, verified=contact.verified,
-                              person=person)
+                              person=None if unproven else person)
             session.add(cp)
             points[key] = cp
-        elif cp.person_id is None and contact.kind != "fax":
+        elif cp.person_id is None and contact.kind != "fax" and \
+                inquiry.thread_consultation_id is None:
             cp.person = person
     return person, points, is_new
 
