@@ -222,6 +222,10 @@ def deliver(delivery_id: int) -> str:
         _record(hub, delivery_id, DeliveryStatus.FAILED, str(exc))
         log.error("workers.delivery.failed delivery=%s channel=%s recipient=%s reason=%s",
                   delivery_id, channel, recipient, exc)
+        if channel == "kakao":
+            from workers.kakao_jobs import sms_fallback  # the AlimTalk -> SMS fallback (R56)
+
+            sms_fallback(hub, delivery_id, exc)
         return DeliveryStatus.FAILED.value
     except UnknownOutcomeError as exc:
         _record(hub, delivery_id, DeliveryStatus.SENDING, UNKNOWN_OUTCOME)

@@ -1,10 +1,97 @@
-"""Jobs of the kakao channel (filled in by its issue): outbox job specs and periodic jobs."""
+"""Jobs of the kakao channel, and the AlimTalk → SMS fallback.
+
+`kakao_callback(url, response)` (outbox job `kakao_callback`) posts a skill response that was
+late for the 5-second answer to the request's one-time `callbackUrl` (valid once, one minute:
+never retried, a failure stays in RQ's failed registry).
+
+`sms_fallback(hub, delivery_id, error)` is called by `workers.jobs.deliver` when a `kakao`
+delivery failed for good (the person has no KakaoTalk, the provider refused it). It asks the
+send-time policy (`intake.policy.decide`) whether SMS is an allowed channel for that person and
+purpose at that moment; if so it schedules an SMS delivery with the same informational text
+(R56: the fallback text is the same text), else it leaves the Kakao delivery failed and adds why
+no fallback went. An advertising text refused by the AlimTalk lint never falls back.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from typing import Any
 
+import requests
+from sqlalchemy import select
+
+from channels.kakao.alimtalk import AdvertisingContent
+from channels.kakao.skill import CALLBACK_JOB
+from intake.db import utcnow
+from intake.hub import Hub
+from intake.models import ContactPoint, Delivery, Person
+from intake.policy import Verdict, decide
+from intake.services.consent import load_states
+from intake.services.deliveries import advance, schedule_delivery
+from intake.vocab import ConsentAction, ConsentPurpose, DeliveryStatus
+from workers.queues import DEFAULT
 from workers.specs import JobSpec, PeriodicJob
 
-JOBS: Mapping[str, JobSpec] = {}
+log = logging.getLogger(__name__)
+
+CALLBACK_TIMEOUT = (3.05, 10)  # connect, read (seconds)
+
+
+def kakao_callback(url: str, response: Mapping[str, Any]) -> int:
+    """Post the late skill response to Kakao's callback URL; answers the HTTP status."""
+    answer = requests.post(url, json=dict(response), timeout=CALLBACK_TIMEOUT)
+    if answer.status_code >= 400:
+        raise RuntimeError(f"Kakao callback refused: HTTP {answer.status_code}")
+    log.info("workers.kakao.callback_sent status=%s", answer.status_code)
+    return answer.status_code
+
+
+JOBS: Mapping[str, JobSpec] = {CALLBACK_JOB: JobSpec(func=kakao_callback, queue=DEFAULT)}
 PERIODIC: tuple[PeriodicJob, ...] = ()
+
+
+def sms_fallback(hub: Hub, delivery_id: int, error: BaseException) -> int | None:
+    """Schedule the SMS fallback of failed Kakao delivery `delivery_id` when the policy allows
+    it; answers the new delivery's id, or None (the reason is added to the Kakao delivery)."""
+    now = utcnow()
+    with hub.db.begin() as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None or delivery.channel != "kakao" or \
+                delivery.status != DeliveryStatus.FAILED:
+            return None
+        if (delivery.headers or {}).get("sms_fallback_id"):
+            return None  # already done by an earlier run of the job
+        if isinstance(error, AdvertisingContent):
+            advance(delivery, DeliveryStatus.FAILED, f"{error}; no SMS fallback for "
+                    "advertising content")
+            return None
+        person = session.get(Person, delivery.person_id)
+        assert person is not None
+        phone = session.scalar(select(ContactPoint.value).where(
+            ContactPoint.person_id == person.id, ContactPoint.kind == "phone")
+            .order_by(ContactPoint.id).limit(1))
+        states = load_states(session, person.id)
+        guardian = states.get((ConsentPurpose.GUARDIAN, ""))
+        minor_pending = bool(person.is_minor) and not (
+            guardian is not None and guardian.action == ConsentAction.GRANT)
+        decision = decide(delivery.purpose, "sms", states, phone is not None, now,
+                          hub.clinic.tz, minor_pending=minor_pending)
+        if decision.verdict is Verdict.SUPPRESS or phone is None:
+            advance(delivery, DeliveryStatus.FAILED,
+                    f"{error}; no SMS fallback: {decision.reason}"[:500])
+            log.info("workers.kakao.fallback_refused delivery=%s reason=%s", delivery_id,
+                     decision.reason)
+            return None
+        # Same text, same purpose: the SMS delivery is decided again at its own send time.
+        fallback = schedule_delivery(
+            session, channel="sms", purpose=delivery.purpose, recipient=phone,
+            body=delivery.body, person_id=person.id, consultation_id=delivery.consultation_id,
+            headers={"fallback_of": delivery.id})
+        session.flush()
+        delivery.headers = {**(delivery.headers or {}), "sms_fallback_id": fallback.id}
+        advance(delivery, DeliveryStatus.FAILED,
+                f"{error}; SMS fallback scheduled (delivery {fallback.id})"[:500])
+        log.info("workers.kakao.fallback_scheduled delivery=%s fallback=%s", delivery_id,
+                 fallback.id)
+        return fallback.id

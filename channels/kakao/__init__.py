@@ -1,4 +1,9 @@
-"""The kakao channel (its issue fills this package): routes and senders."""
+"""The KakaoTalk channel: the Open Builder skill webhook (inbound consultations through the
+clinic's chatbot, `skill`, `flow`) and AlimTalk (informational messages out, `alimtalk`).
+
+`register` mounts the webhook; `senders` answers the AlimTalk sender when its credentials are
+configured (else `channels.build_senders` keeps the development sink for `kakao`).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,13 @@ from intake.hub import Hub
 
 
 def senders(hub: Hub) -> dict[str, Any]:
-    return {}
+    from channels.kakao.alimtalk import build_sender
+
+    sender = build_sender(hub)
+    return {"kakao": sender} if sender is not None else {}
 
 
 def register(app: Flask, hub: Hub) -> None:
-    pass
+    from channels.kakao.skill import bp
+
+    app.register_blueprint(bp)

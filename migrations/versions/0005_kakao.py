@@ -1,4 +1,8 @@
-"""kakao channel schema (reserved: filled by its issue; empty until then).
+"""kakao channel schema: nothing to add.
+
+The Kakao conversation state and repeat markers live in Redis (expiring), AlimTalk templates are
+configuration (`channels/kakao/alimtalk_templates.json`), and Kakao user keys are contact points
+of kind `kakao` in the existing table. The revision stays so the chain 0004 -> 0005 holds.
 
 Revision ID: 0005
 Revises: 0004

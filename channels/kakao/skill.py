@@ -1,0 +1,210 @@
+"""`POST /webhooks/kakao/skill`: the Kakao i Open Builder skill webhook.
+
+Order of work, cheapest and safest first:
+1. verify the sender: Kakao documents no request signature, so Open Builder is configured to send
+   the shared secret in `X-Kakao-Skill-Secret` (missing 401, wrong 403) and the payload's
+   `bot.id` must be the configured bot (403); a refusal writes nothing anywhere;
+2. repeats: Kakao puts no id on a request, so its fingerprint (bot, user, block, utterance,
+   parameters) is claimed in Redis with `SET NX` for 10 seconds; a repeat gets the first
+   request's answer (cached under the same key) and stores nothing;
+3. the conversation turn (`channels.kakao.flow`, state in Redis: no database on this path);
+4. when the turn produced an inquiry, `receive_once` runs on a bounded worker thread: Kakao
+   gives a skill 5 seconds, so the request waits at most `WRITE_WAIT_SECONDS` and otherwise
+   answers that the request is being received ("접수 중입니다…") while the write goes on. The
+   flow's Redis state holds the inquiry's stage until the write reports back. When the block
+   uses Kakao's callback API (`userRequest.callbackUrl`, valid once, for one minute), the answer
+   is `useCallback` instead, and the final answer is posted to that URL by the outbox job
+   `kakao_callback` (`workers/kakao_jobs.py`) once the write is done.
+
+Registered by `channels.kakao.register`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from redis.exceptions import RedisError
+
+from channels.kakao.flow import ConsultationFlow, Turn, flow_id_of
+from channels.kakao.skill_payload import BadSkillRequest, SkillRequest, skill_response
+from intake import metrics
+from intake.api.docs import documented
+from intake.contacts import mask_kakao
+from intake.errors import error_response
+from intake.hub import Hub, current_hub
+from intake.inquiry import Inquiry, Receipt
+from intake.services.deliveries import enqueue_job
+from intake.services.receive import InquiryRejected, receive_once
+
+log = logging.getLogger("channels.kakao.skill")
+
+bp = Blueprint("kakao", __name__, url_prefix="/webhooks/kakao")
+
+SECRET_HEADER = "X-Kakao-Skill-Secret"
+REPEAT_WINDOW_SECONDS = 10  # design: a repeat is an equal request within 10 seconds
+# Kakao waits 5 s for a skill; the rest of the budget covers Redis, JSON and the network.
+WRITE_WAIT_SECONDS = 3.0
+REPEAT_POLL_SECONDS = 3.5
+TRY_AGAIN = "일시적인 오류로 답변드리지 못했습니다. 잠시 후 다시 시도해 주세요."
+CALLBACK_JOB = "kakao_callback"  # outbox job: post a late skill response to callbackUrl
+_PENDING = b""
+
+# Shared by every request of this process: the writes that outlive their request run here.
+_writer = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kakao-write")
+
+
+def _refuse(hub: Hub, status: int, code: str, message: str, reason: str) -> Response:
+    log.warning("channels.kakao.skill_refused reason=%s", reason)
+    metrics.refused(hub.redis, "kakao_skill", reason)
+    return error_response(status, code, message)
+
+
+def _verify(hub: Hub) -> Response | None:
+    expected = hub.settings.kakao_skill_secret
+    if not expected:
+        # Misconfigured: never accept unauthenticated skill calls.
+        return _refuse(hub, 403, "kakao_not_configured", "KAKAO_SKILL_SECRET is not set",
+                       "not_configured")
+    given = request.headers.get(SECRET_HEADER)
+    if given is None:
+        return _refuse(hub, 401, "missing_secret", f"{SECRET_HEADER} header is required",
+                       "secret_missing")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return _refuse(hub, 403, "bad_secret", f"{SECRET_HEADER} is wrong", "secret_invalid")
+    return None
+
+
+def _repeat_key(fingerprint: str) -> str:
+    return f"intake:kakao:skill:{fingerprint}"
+
+
+def _write(hub: Hub, flow: ConsultationFlow, skill: SkillRequest, inquiry: Inquiry) -> Receipt:
+    receipt = receive_once(hub.db, inquiry, hub.clinic)
+    flow.stored(skill.user_key, flow_id_of(inquiry), receipt)
+    log.info("channels.kakao.stored user=%s consultation=%s created=%s",
+             mask_kakao(skill.user_key), receipt.consultation_id, receipt.created)
+    return receipt
+
+
+def _late_done(flow: ConsultationFlow, user_key: str, flow_id: str | None,
+               future: Future[Receipt]) -> None:
+    """Done-callback of a write that outlived its request: on failure the conversation goes
+    back to the confirmation, so the person's next message can send it again."""
+    exc = future.exception()
+    if exc is not None:
+        log.error("channels.kakao.late_write_failed user=%s error=%s", mask_kakao(user_key),
+                  type(exc).__name__)
+        flow.failed(user_key, flow_id, retry=not isinstance(exc, InquiryRejected))
+
+
+def _answer_late(hub: Hub, callback_url: str, turn: Turn, future: Future[Receipt]) -> None:
+    """Done-callback of a write that outlived its request: queue the final answer for Kakao's
+    one-time callback URL (through the outbox, so it survives this process)."""
+    if future.exception() is None:
+        response = skill_response(turn.texts, turn.quick_replies)
+    else:
+        response = skill_response(("일시적인 오류로 접수하지 못했습니다. 다시 시도해 주세요.",))
+    try:
+        with hub.db.begin() as session:
+            enqueue_job(session, CALLBACK_JOB, {"url": callback_url, "response": response})
+    except Exception:
+        log.exception("channels.kakao.callback_not_queued")
+
+
+def _store(hub: Hub, flow: ConsultationFlow, skill: SkillRequest, turn: Turn) -> dict[str, Any]:
+    """Run the write with a bounded wait; answer the skill response for this turn."""
+    assert turn.inquiry is not None
+    future = _writer.submit(_write, hub, flow, skill, turn.inquiry)
+    try:
+        future.result(timeout=WRITE_WAIT_SECONDS)
+    except FutureTimeout:
+        future.add_done_callback(partial(_late_done, flow, skill.user_key,
+                                         flow_id_of(turn.inquiry)))
+        log.warning("channels.kakao.write_pending user=%s", mask_kakao(skill.user_key))
+        pending = turn.pending_texts or ("접수 중입니다…",)
+        if skill.callback_url:
+            future.add_done_callback(partial(_answer_late, hub, skill.callback_url, turn))
+            return {"version": "2.0", "useCallback": True, "data": {"text": pending[0]}}
+        return skill_response(pending)
+    except InquiryRejected as exc:
+        log.info("channels.kakao.inquiry_rejected field=%s", exc.field)
+        flow.failed(skill.user_key, flow_id_of(turn.inquiry))
+        return skill_response(("입력하신 정보로는 접수할 수 없습니다. 처음부터 다시 "
+                               "시도해 주세요.",))
+    except Exception:
+        log.exception("channels.kakao.write_failed user=%s", mask_kakao(skill.user_key))
+        flow.failed(skill.user_key, flow_id_of(turn.inquiry), retry=True)
+        return skill_response(("일시적인 오류로 접수하지 못했습니다. '예'를 눌러 다시 "
+                               "시도해 주세요.",), ("예",))
+    return skill_response(turn.texts, turn.quick_replies)
+
+
+def _answer(hub: Hub, skill: SkillRequest) -> dict[str, Any]:
+    flow = ConsultationFlow(hub.redis, hub.clinic, hub.settings.kakao_flow_ttl_seconds)
+    turn = flow.turn(skill, datetime.now(UTC))
+    if turn.inquiry is None:
+        return skill_response(turn.texts, turn.quick_replies)
+    return _store(hub, flow, skill, turn)
+
+
+def _await_first(hub: Hub, key: str) -> dict[str, Any]:
+    """A repeat: the first request's answer once it is there (it may still be working)."""
+    deadline = time.monotonic() + REPEAT_POLL_SECONDS
+    while True:
+        cached = hub.redis.get(key)
+        if cached:
+            answer: dict[str, Any] = json.loads(cached)
+            return answer
+        if time.monotonic() >= deadline or cached is None:
+            return skill_response(("접수 중입니다… 잠시 후 다시 확인해 주세요.",))
+        time.sleep(0.05)
+
+
+@bp.post("/skill")
+@documented("/webhooks/kakao/skill", "post", "Kakao i Open Builder skill", "webhooks")
+def skill() -> Response | tuple[Response, int]:
+    hub = current_hub()
+    refused = _verify(hub)
+    if refused is not None:
+        return refused
+    body = request.get_json(silent=True)
+    try:
+        skill_request = SkillRequest.parse(body)
+    except BadSkillRequest as exc:
+        return _refuse(hub, 400, "bad_skill_request", str(exc), "bad_payload")
+    expected_bot = hub.settings.kakao_bot_id
+    if not expected_bot or not hmac.compare_digest(skill_request.bot_id.encode(),
+                                                   expected_bot.encode()):
+        return _refuse(hub, 403, "unknown_bot", "bot.id is not this clinic's bot", "bot_invalid")
+
+    key = _repeat_key(skill_request.fingerprint())
+    try:
+        first = hub.redis.set(key, _PENDING, nx=True, ex=REPEAT_WINDOW_SECONDS)
+        if not first:
+            log.info("channels.kakao.repeat user=%s", mask_kakao(skill_request.user_key))
+            return jsonify(_await_first(hub, key))
+        answer = _answer(hub, skill_request)
+        # XX + KEEPTTL: the cached answer expires with the repeat window it belongs to.
+        hub.redis.set(key, json.dumps(answer, ensure_ascii=False), xx=True, keepttl=True)
+    except RedisError:
+        # The conversation state lives in Redis: without it the bot cannot hold a dialogue.
+        log.exception("channels.kakao.redis_unavailable")
+        return jsonify(skill_response((TRY_AGAIN,)))
+    except Exception:
+        # Never a 500 to Kakao: the person is asked to try again, and a retry is not a repeat.
+        log.exception("channels.kakao.skill_failed user=%s", mask_kakao(skill_request.user_key))
+        try:
+            hub.redis.delete(key)
+        except RedisError:
+            pass
+        return jsonify(skill_response((TRY_AGAIN,)))
+    return jsonify(answer)
