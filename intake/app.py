@@ -50,9 +50,11 @@ def create_app(settings: Settings | None = None, extensions: Iterable[Extension]
     from intake.api import register_api
     from intake.cli import register_cli
     from intake.health import bp as health_bp
+    from intake.workspace import register_workspace
 
     app.register_blueprint(health_bp)
     register_api(app)
+    register_workspace(app)
     register_cli(app)
     for extension in extensions:
         extension(app, hub)

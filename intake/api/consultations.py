@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import jsonify
 from flask.typing import ResponseReturnValue
-from sqlalchemy import String, and_, cast, exists, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from intake import queries
 from intake.api import bp
 from intake.api import serialize as ser
 from intake.api.docs import documented
@@ -28,7 +27,7 @@ from intake.app import client_address
 from intake.auth import STAFF_READERS, current_principal, require_role
 from intake.errors import ApiError
 from intake.hub import current_hub
-from intake.models import Consultation, ContactPoint, Message, Person, Staff
+from intake.models import Consultation, Staff
 from intake.services import counselling
 from intake.services.audit import audit
 from intake.vocab import Role
@@ -37,67 +36,24 @@ QUEUE_READERS = (*STAFF_READERS, Role.MARKETER)
 WORKERS = (Role.COUNSELLOR, Role.ADMIN)
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _filtered(args: dict[str, Any]) -> Any:
-    query = select(Consultation)
-    if args.get("status"):
-        query = query.where(Consultation.status.in_(
-            [s for s in args["status"].split(",") if s]))
-    if args.get("channel"):
-        query = query.where(cast(Consultation.channels, String).like(f'%"{args["channel"]}"%'))
-    if args.get("interest"):
-        query = query.where(cast(Consultation.interests, String).like(
-            _like(f'"{args["interest"]}"'), escape="\\"))
-    assignee = args.get("assignee")
-    if assignee == "me":
-        query = query.where(Consultation.assignee_id == current_principal().id)
-    elif assignee == "none":
-        query = query.where(Consultation.assignee_id.is_(None))
-    elif assignee:
-        if not assignee.isdigit():
-            raise ApiError(422, "validation_failed", "the request has invalid fields",
-                           fields={"assignee": ["a staff id, me or none"]})
-        query = query.where(Consultation.assignee_id == int(assignee))
-    if args.get("q"):
-        pattern = _like(args["q"].strip().lower())
-        query = query.where(or_(
-            Person.name.ilike(pattern, escape="\\"),
-            exists().where(ContactPoint.person_id == Consultation.person_id,
-                           ContactPoint.value.ilike(pattern, escape="\\")),
-            exists().where(Message.consultation_id == Consultation.id,
-                           Message.body.ilike(pattern, escape="\\")),
-        ))
-    return query.join(Person, Person.id == Consultation.person_id)
-
-
 @bp.get("/consultations")
 @documented("/api/v1/consultations", "get", "The unified queue, newest activity first",
             "consultations", query=ConsultationQuerySchema, response=ConsultationListSchema)
 @require_role(*QUEUE_READERS)
 def list_consultations() -> ResponseReturnValue:
     args = load_query(ConsultationQuerySchema)
-    limit = args["limit"]
-    query = _filtered(args)
-    if args.get("cursor"):
-        at, ident = decode_cursor(args["cursor"])
-        query = query.where(or_(Consultation.last_message_at < at,
-                                and_(Consultation.last_message_at == at,
-                                     Consultation.id < ident)))
-    query = query.order_by(Consultation.last_message_at.desc(), Consultation.id.desc())
+    principal = current_principal()
+    after = decode_cursor(args["cursor"]) if args.get("cursor") else None
     with current_hub().db.begin() as session:
-        rows = session.scalars(query.limit(limit + 1)).unique().all()
-        page = rows[:limit]
-        assignee_ids = {c.assignee_id for c in page if c.assignee_id}
-        assignees = {s.id: s for s in session.scalars(
-            select(Staff).where(Staff.id.in_(assignee_ids)))} if assignee_ids else {}
-        with_health = current_principal().role != Role.MARKETER
-        items = [ser.list_item(c, assignees, with_health) for c in page]
-        next_cursor = (encode_cursor(page[-1].last_message_at, page[-1].id)
-                       if len(rows) > limit else None)
+        try:
+            page = queries.queue_page(session, queries.QueueFilter.from_args(args),
+                                      principal.id, args["limit"], after)
+        except queries.QueueFilterError as exc:
+            raise ApiError(422, "validation_failed", "the request has invalid fields",
+                           fields={exc.field: [str(exc)]}) from None
+        with_health = principal.role != Role.MARKETER
+        items = [ser.list_item(c, page.assignees, with_health) for c in page.items]
+        next_cursor = encode_cursor(*page.next_key) if page.next_key else None
         return jsonify(ConsultationListSchema().dump({"items": items,
                                                       "next_cursor": next_cursor}))
 
