@@ -32,7 +32,8 @@ def auth(token: str) -> dict[str, str]:
 
 
 def inquiry(channel: Channel = Channel.WEB, *, phone: str | None = "010-1234-5678",
-            email: str | None = None, name: str | None = "김민수", body: str | None = "문의",
+            email: str | None = None, kakao: str | None = None, fax: str | None = None,
+            name: str | None = "김민수", body: str | None = "문의",
             provider_id: str | None = None, at: datetime = OPEN_TIME,
             reply_channel: str | None = None, health_consent: bool = False,
             marketing: tuple[str, ...] = (), interests: tuple[str, ...] = (),
@@ -42,6 +43,10 @@ def inquiry(channel: Channel = Channel.WEB, *, phone: str | None = "010-1234-567
         contacts.append(ContactValue("phone", phone))
     if email:
         contacts.append(ContactValue("email", email))
+    if kakao:
+        contacts.append(ContactValue("kakao", kakao))
+    if fax:
+        contacts.append(ContactValue("fax", fax))
     consents = []
     evidence = {"notice_version": "test", "notice_sha256": "0" * 64}
     if health_consent:

@@ -151,6 +151,15 @@ def test_counsellor_day_in_the_browser(page: Any, server: str, world: World, hub
     email_id = world.inquiry(Channel.EMAIL, name="Jane Doe", phone=None,
                              email=f"jane.{tag}@example.com", body="Hello, eyes?",
                              interests=("eyes",), at=OPEN_TIME)
+    # The other channels that exist: a missed call, a KakaoTalk chat, a fax.
+    voice_id = world.inquiry(Channel.VOICE, name=None, phone=phone(tag, 3), body=None,
+                             subject="callback requested", at=OPEN_TIME - timedelta(minutes=50))
+    kakao_id = world.inquiry(Channel.KAKAO, name="최카톡", phone=phone(tag, 4),
+                             kakao=f"kakao-{tag}", body="상담 예약하고 싶어요",
+                             at=OPEN_TIME - timedelta(minutes=40))
+    fax_id = world.inquiry(Channel.FAX, name=None, phone=None,
+                           fax=phone(tag, 5).replace("010-", "02-", 1), body="Fax from clinic",
+                           at=OPEN_TIME - timedelta(minutes=30))
     with hub.db.begin() as session:
         person_id = session.get(Consultation, sms_id).person_id  # type: ignore[union-attr]
         record_consent(session, person_id, "reply", "opt_out", "sms_keyword",
@@ -162,9 +171,11 @@ def test_counsellor_day_in_the_browser(page: Any, server: str, world: World, hub
     sign_in(page, server, email)
     page.wait_for_url(f"{server}/workspace/")
     rows = page.locator('[data-testid="queue-row"]')
-    assert rows.count() == 3
-    for channel in ("web", "sms", "email"):
+    assert rows.count() == 6
+    for channel in ("web", "sms", "email", "voice", "kakao", "fax"):
         assert page.locator(f'[data-testid="queue-row"] [data-channel="{channel}"]').count() == 1
+    for consultation_id in (voice_id, kakao_id, fax_id):
+        assert page.locator(f'[data-testid="queue-row"][data-id="{consultation_id}"]').count()
     queue_text = page.locator('[data-testid="queue"]').inner_text()
     assert "이*희" in queue_text and "이영희" not in queue_text  # R55: masked in lists
     assert "J*** D**" in queue_text
