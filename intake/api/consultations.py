@@ -69,6 +69,16 @@ def _refused(exc: counselling.ActionRefused) -> ApiError:
     return ApiError(409, exc.code, str(exc), **exc.extra)
 
 
+def _changed(session: Session, consultation: Consultation, action: str,
+             **detail: object) -> ResponseReturnValue:
+    """Audit a counsellor's change (R29) and answer the consultation as it is now."""
+    audit(session, current_principal().id, action, consultation.person_id,
+          f"consultation:{consultation.id}", client_address(), **detail)
+    session.flush()
+    return jsonify(ConsultationSchema().dump(ser.consultation(session, consultation,
+                                                              current_hub().clinic)))
+
+
 @bp.get("/consultations/<int:consultation_id>")
 @documented("/api/v1/consultations/{consultation_id}", "get",
             "One consultation: person, whole thread, deliveries, consent state",
@@ -108,12 +118,8 @@ def assign(consultation_id: int) -> ResponseReturnValue:
             counselling.assign(session, consultation, staff, principal.id)
         except counselling.ActionRefused as exc:
             raise _refused(exc) from None
-        audit(session, principal.id, "consultation.assign", consultation.person_id,
-              f"consultation:{consultation.id}", client_address(),
-              assignee_id=staff.id if staff else None)
-        session.flush()
-        return jsonify(ConsultationSchema().dump(ser.consultation(session, consultation,
-                                                                  hub.clinic)))
+        return _changed(session, consultation, "consultation.assign",
+                        assignee_id=staff.id if staff else None)
 
 
 @bp.post("/consultations/<int:consultation_id>/status")
@@ -132,12 +138,8 @@ def change_status(consultation_id: int) -> ResponseReturnValue:
                                       args.get("reason"))
         except counselling.ActionRefused as exc:
             raise _refused(exc) from None
-        audit(session, principal.id, "consultation.status", consultation.person_id,
-              f"consultation:{consultation.id}", client_address(), before=before,
-              after=consultation.status)
-        session.flush()
-        return jsonify(ConsultationSchema().dump(ser.consultation(session, consultation,
-                                                                  hub.clinic)))
+        return _changed(session, consultation, "consultation.status", before=before,
+                        after=consultation.status)
 
 
 @bp.post("/consultations/<int:consultation_id>/notes")
