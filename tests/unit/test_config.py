@@ -46,3 +46,14 @@ def test_rate_limit_and_lists():
     assert settings.fax_gateway_senders == ("fax@gw.example.com", "@efax.example")
     assert settings.max_content_length == 2048
     assert settings.trusted_proxy_count == 1
+
+
+def test_every_setting_is_documented_in_the_readme():
+    """The README is the operator's reference: a setting it does not name is a hidden one."""
+    from dataclasses import fields
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    missing = [f.name.upper() for f in fields(Settings)
+               if f.name not in ("testing", "extra") and f.name.upper() not in readme]
+    assert missing == []
