@@ -1,5 +1,8 @@
 """Jobs of the kakao channel, and the AlimTalk → SMS fallback.
 
+`finish_pending_writes()` (periodic job `kakao-finish-pending`, every 30 s) commits the skill
+writes a web process promised but did not finish (`channels.kakao.pending.finish_due`).
+
 `kakao_callback(url, response)` (outbox job `kakao_callback`) posts a skill response that was
 late for the 5-second answer to the request's one-time `callbackUrl` (valid once, one minute:
 never retried, a failure stays in RQ's failed registry).
@@ -22,7 +25,7 @@ import requests
 from sqlalchemy import select
 
 from channels.kakao.alimtalk import AdvertisingContent
-from channels.kakao.skill import CALLBACK_JOB
+from channels.kakao.pending import CALLBACK_JOB, finish_due
 from intake.db import utcnow
 from intake.hub import Hub
 from intake.models import ContactPoint, Delivery, Person
@@ -30,6 +33,7 @@ from intake.policy import Verdict, decide
 from intake.services.consent import load_states
 from intake.services.deliveries import advance, schedule_delivery
 from intake.vocab import ConsentAction, ConsentPurpose, DeliveryStatus
+from workers.context import get_hub
 from workers.queues import DEFAULT
 from workers.specs import JobSpec, PeriodicJob
 
@@ -47,8 +51,19 @@ def kakao_callback(url: str, response: Mapping[str, Any]) -> int:
     return answer.status_code
 
 
+def finish_pending_writes() -> int:
+    """Commit the skill writes a web process promised ("접수 중입니다…") but did not finish
+    (it died, or its database call failed after the answer); answers how many were committed.
+    Safe to run twice: each inquiry's provider id makes a second commit a replay."""
+    return finish_due(get_hub())
+
+
 JOBS: Mapping[str, JobSpec] = {CALLBACK_JOB: JobSpec(func=kakao_callback, queue=DEFAULT)}
-PERIODIC: tuple[PeriodicJob, ...] = ()
+# Every 30 s: markers older than `channels.kakao.pending.RECOVER_AFTER_SECONDS` (10 s) are
+# committed within about 40 s of the answer, well inside the markers' 24-hour TTL.
+PERIODIC: tuple[PeriodicJob, ...] = (
+    PeriodicJob("kakao-finish-pending", 30, finish_pending_writes),
+)
 
 
 def sms_fallback(hub: Hub, delivery_id: int, error: BaseException) -> int | None:

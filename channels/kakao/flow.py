@@ -8,10 +8,12 @@ and the receipt. Values Open Builder already extracted into block parameters are
 
 Nothing reaches the database before consent: until then the turn keeps only Redis state, and a
 refusal deletes it. The finished conversation becomes ONE `Inquiry` (`Turn.inquiry`); the skill
-webhook (`channels.kakao.skill`) stores it and calls `stored` with the receipt. Text that
-arrives after the flow ended becomes a new message in the same consultation.
+webhook (`channels.kakao.skill`) stores it and calls `stored` with the receipt. While that
+write is pending (stage `submitting`, marker `pending_key`) every message gets "접수 중입니다"
+and stores nothing. Text that arrives after the flow ended becomes a new message in the same
+consultation.
 
-Called only by `channels.kakao.skill`.
+Called by `channels.kakao.skill` and `channels.kakao.pending` (the recovery of late writes).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ HEALTH_AGREE, HEALTH_DISAGREE = "저장 동의", "저장 안 함"
 SKIP = "건너뛰기"
 REFUSED_TEXT = ("동의하지 않으셔서 상담 신청을 접수하지 않았습니다. 입력하신 내용은 저장하지 "
                 "않았습니다. 다시 신청하시려면 언제든 메시지를 보내 주세요.")
+SUBMITTING_TEXT = "상담 신청을 접수 중입니다. 잠시 후 다시 확인해 주세요."
 # After the flow ended, how long the person's consultation is remembered for follow-up text.
 SEEN_TTL = 30 * 24 * 3600
 # Later free text: one provider id per request fingerprint and 10-second bucket (the repeat
@@ -118,6 +121,12 @@ def state_key(user_key: str) -> str:
 
 def seen_key(user_key: str) -> str:
     return f"intake:kakao:seen:{_user_hash(user_key)}"
+
+
+def pending_key(provider_id: str) -> str:
+    """The Redis marker of a promised write (`channels.kakao.pending`); hashed, because the
+    provider id of later free text carries the request's fingerprint."""
+    return "intake:kakao:pending:" + hashlib.sha256(provider_id.encode()).hexdigest()[:32]
 
 
 def interest_code(text: str, clinic: Clinic) -> str | None:
@@ -290,8 +299,17 @@ class ConsultationFlow:
         stage = state.stage
         prefix: tuple[str, ...] = ()
         if stage == "submitting":
-            # The write of this flow is still running (a slow database): nothing to ask.
-            return Turn(("상담 신청을 접수 중입니다… 잠시만 기다려 주세요.",))
+            if self._redis.exists(pending_key(f"kakao:flow:{state.flow_id}")):
+                # The write of this flow is promised and still pending (a slow database, or a
+                # web process that died: the periodic recovery commits it): nothing to ask,
+                # and nothing is stored twice.
+                return Turn((SUBMITTING_TEXT,))
+            # No marker and not done: the request ended before its write was promised (the
+            # process died in between). Nothing was said to be received: confirm again.
+            state.stage = "confirm"
+            self._save(request.user_key, state)
+            return self._ask(state, ("접수가 완료되지 않았습니다. 아래 내용으로 다시 "
+                                     "접수할까요?",))
         if stage == "consent":
             if text == DISAGREE:
                 self._clear(request.user_key)

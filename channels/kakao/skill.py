@@ -8,13 +8,25 @@ Order of work, cheapest and safest first:
    parameters) is claimed in Redis with `SET NX` for 10 seconds; a repeat gets the first
    request's answer (cached under the same key) and stores nothing;
 3. the conversation turn (`channels.kakao.flow`, state in Redis: no database on this path);
-4. when the turn produced an inquiry, `receive_once` runs on a bounded worker thread: Kakao
-   gives a skill 5 seconds, so the request waits at most `WRITE_WAIT_SECONDS` and otherwise
-   answers that the request is being received ("접수 중입니다…") while the write goes on. The
-   flow's Redis state holds the inquiry's stage until the write reports back. When the block
-   uses Kakao's callback API (`userRequest.callbackUrl`, valid once, for one minute), the answer
-   is `useCallback` instead, and the final answer is posted to that URL by the outbox job
-   `kakao_callback` (`workers/kakao_jobs.py`) once the write is done.
+4. when the turn produced an inquiry, the complete inquiry is first kept in Redis as a pending
+   marker (`channels.kakao.pending`, 24-hour TTL), then `receive_once` runs on a bounded
+   worker thread: Kakao gives a skill 5 seconds, so the request waits at most
+   `WRITE_WAIT_SECONDS` and otherwise answers that the request is being received
+   ("접수 중입니다…") while the write goes on. The write clears the marker when it commits.
+   When the block uses Kakao's callback API (`userRequest.callbackUrl`, valid once, for one
+   minute), the answer is `useCallback` instead, and the final answer is posted to that URL by
+   the outbox job `kakao_callback` (`workers/kakao_jobs.py`) once the write is done.
+
+What is guaranteed: every request is answered within Kakao's 5 seconds whatever the database
+does, and an inquiry the answer said was received (or being received) is committed exactly once,
+even if this web process dies before its write: the periodic job `kakao-finish-pending`
+(every 30 s) commits any marker older than 10 seconds through the same idempotent path
+(`provider_id = kakao:flow:<flow_id>`), as long as Redis keeps the marker (24 hours; a Redis
+that loses its data loses the promise with it). While a consultation's write is pending, the
+person's next messages are answered "상담 신청을 접수 중입니다. 잠시 후 다시 확인해 주세요." and
+store nothing. If the process dies
+before the marker is written, no answer was given, and the person's next message shows the
+confirmation again.
 
 Registered by `channels.kakao.register`.
 """
@@ -27,6 +39,7 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import suppress
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -35,6 +48,14 @@ from flask import Blueprint, Response, jsonify, request
 from redis.exceptions import RedisError
 
 from channels.kakao.flow import ConsultationFlow, Turn, flow_id_of
+from channels.kakao.pending import (
+    CALLBACK_VALID_SECONDS,
+    REJECTED_TEXT,
+    PendingWrite,
+    PendingWrites,
+    commit,
+    queue_callback,
+)
 from channels.kakao.skill_payload import BadSkillRequest, SkillRequest, skill_response
 from intake import metrics
 from intake.api.docs import documented
@@ -42,7 +63,6 @@ from intake.contacts import mask_kakao
 from intake.errors import error_response
 from intake.hub import Hub, current_hub
 from intake.inquiry import Inquiry, Receipt
-from intake.services.deliveries import enqueue_job
 from intake.services.receive import InquiryRejected, receive_once
 
 log = logging.getLogger("channels.kakao.skill")
@@ -55,7 +75,6 @@ REPEAT_WINDOW_SECONDS = 10  # design: a repeat is an equal request within 10 sec
 WRITE_WAIT_SECONDS = 3.0
 REPEAT_POLL_SECONDS = 3.5
 TRY_AGAIN = "일시적인 오류로 답변드리지 못했습니다. 잠시 후 다시 시도해 주세요."
-CALLBACK_JOB = "kakao_callback"  # outbox job: post a late skill response to callbackUrl
 _PENDING = b""
 
 # Shared by every request of this process: the writes that outlive their request run here.
@@ -87,64 +106,94 @@ def _repeat_key(fingerprint: str) -> str:
     return f"intake:kakao:skill:{fingerprint}"
 
 
-def _write(hub: Hub, flow: ConsultationFlow, skill: SkillRequest, inquiry: Inquiry) -> Receipt:
-    receipt = receive_once(hub.db, inquiry, hub.clinic)
-    flow.stored(skill.user_key, flow_id_of(inquiry), receipt)
-    log.info("channels.kakao.stored user=%s consultation=%s created=%s",
-             mask_kakao(skill.user_key), receipt.consultation_id, receipt.created)
-    return receipt
+def _write(hub: Hub, flow: ConsultationFlow, user_key: str, inquiry: Inquiry) -> Receipt:
+    # `receive_once` is looked up here, so that tests can make this module's database slow.
+    return commit(hub, flow, user_key, inquiry, receive=receive_once)
 
 
-def _late_done(flow: ConsultationFlow, user_key: str, flow_id: str | None,
+def _late_done(hub: Hub, flow: ConsultationFlow, pending: PendingWrite,
                future: Future[Receipt]) -> None:
-    """Done-callback of a write that outlived its request: on failure the conversation goes
-    back to the confirmation, so the person's next message can send it again."""
-    exc = future.exception()
-    if exc is not None:
-        log.error("channels.kakao.late_write_failed user=%s error=%s", mask_kakao(user_key),
-                  type(exc).__name__)
-        flow.failed(user_key, flow_id, retry=not isinstance(exc, InquiryRejected))
-
-
-def _answer_late(hub: Hub, callback_url: str, turn: Turn, future: Future[Receipt]) -> None:
-    """Done-callback of a write that outlived its request: queue the final answer for Kakao's
-    one-time callback URL (through the outbox, so it survives this process)."""
-    if future.exception() is None:
-        response = skill_response(turn.texts, turn.quick_replies)
-    else:
-        response = skill_response(("일시적인 오류로 접수하지 못했습니다. 다시 시도해 주세요.",))
+    """Done-callback of a write that outlived its request. Done or refused: clear the marker
+    and, when this callback cleared it and Kakao's callback URL is still valid, queue the final
+    answer there (through the outbox, so it survives this process). Failed for a passing
+    reason: the marker stays, and the periodic recovery (`pending.finish_due`) commits it."""
     try:
-        with hub.db.begin() as session:
-            enqueue_job(session, CALLBACK_JOB, {"url": callback_url, "response": response})
+        exc = future.exception()
+        provider_id = pending.inquiry.provider_id
+        if exc is not None and not isinstance(exc, InquiryRejected):
+            log.error("channels.kakao.late_write_failed user=%s error=%s",
+                      mask_kakao(pending.user_key), type(exc).__name__)
+            return
+        if exc is not None:
+            log.info("channels.kakao.inquiry_rejected user=%s", mask_kakao(pending.user_key))
+            flow.failed(pending.user_key, flow_id_of(pending.inquiry))
+            response = skill_response((REJECTED_TEXT,))
+        else:
+            response = skill_response(pending.texts, pending.quick_replies)
+        owner = PendingWrites(hub.redis).finish(provider_id)
+        if owner and pending.callback_valid(time.time()):
+            assert pending.callback_url is not None
+            queue_callback(hub, pending.callback_url, response)
     except Exception:
-        log.exception("channels.kakao.callback_not_queued")
+        log.exception("channels.kakao.late_done_failed user=%s", mask_kakao(pending.user_key))
+
+
+def _clear(writes: PendingWrites, provider_id: str) -> None:
+    """The write ended within the request: its marker goes (if Redis fails here, the recovery
+    replays a committed write, which stores nothing twice)."""
+    try:
+        writes.finish(provider_id)
+    except RedisError:
+        log.exception("channels.kakao.pending_not_cleared")
+
+
+def _promise(hub: Hub, flow: ConsultationFlow, skill: SkillRequest, turn: Turn) -> PendingWrite:
+    """Keep the complete inquiry in Redis before its write starts (see `channels.kakao.pending`)."""
+    assert turn.inquiry is not None
+    now = time.time()
+    pending = PendingWrite(
+        inquiry=turn.inquiry, user_key=skill.user_key, started_at=now, texts=turn.texts,
+        quick_replies=turn.quick_replies, callback_url=skill.callback_url,
+        callback_until=now + CALLBACK_VALID_SECONDS if skill.callback_url else None)
+    try:
+        PendingWrites(hub.redis).put(pending)
+    except RedisError:
+        # Nothing was promised: the conversation goes back to its confirmation.
+        with suppress(RedisError):
+            flow.failed(skill.user_key, flow_id_of(turn.inquiry), retry=True)
+        raise
+    return pending
 
 
 def _store(hub: Hub, flow: ConsultationFlow, skill: SkillRequest, turn: Turn) -> dict[str, Any]:
     """Run the write with a bounded wait; answer the skill response for this turn."""
     assert turn.inquiry is not None
-    future = _writer.submit(_write, hub, flow, skill, turn.inquiry)
+    pending = _promise(hub, flow, skill, turn)
+    writes = PendingWrites(hub.redis)
+    provider_id = turn.inquiry.provider_id
+    future = _writer.submit(_write, hub, flow, skill.user_key, turn.inquiry)
     try:
         future.result(timeout=WRITE_WAIT_SECONDS)
     except FutureTimeout:
-        future.add_done_callback(partial(_late_done, flow, skill.user_key,
-                                         flow_id_of(turn.inquiry)))
+        future.add_done_callback(partial(_late_done, hub, flow, pending))
         log.warning("channels.kakao.write_pending user=%s", mask_kakao(skill.user_key))
-        pending = turn.pending_texts or ("접수 중입니다…",)
+        texts = turn.pending_texts or ("접수 중입니다…",)
         if skill.callback_url:
-            future.add_done_callback(partial(_answer_late, hub, skill.callback_url, turn))
-            return {"version": "2.0", "useCallback": True, "data": {"text": pending[0]}}
-        return skill_response(pending)
+            return {"version": "2.0", "useCallback": True, "data": {"text": texts[0]}}
+        return skill_response(texts)
     except InquiryRejected as exc:
         log.info("channels.kakao.inquiry_rejected field=%s", exc.field)
         flow.failed(skill.user_key, flow_id_of(turn.inquiry))
-        return skill_response(("입력하신 정보로는 접수할 수 없습니다. 처음부터 다시 "
-                               "시도해 주세요.",))
+        _clear(writes, provider_id)
+        return skill_response((REJECTED_TEXT,))
     except Exception:
         log.exception("channels.kakao.write_failed user=%s", mask_kakao(skill.user_key))
+        # The person is told to send it again, so no recovery commits it behind their back.
         flow.failed(skill.user_key, flow_id_of(turn.inquiry), retry=True)
+        _clear(writes, provider_id)
         return skill_response(("일시적인 오류로 접수하지 못했습니다. '예'를 눌러 다시 "
                                "시도해 주세요.",), ("예",))
+    _clear(writes, provider_id)
     return skill_response(turn.texts, turn.quick_replies)
 
 

@@ -353,10 +353,10 @@ def test_slow_database_with_callback_url_answers_late_through_the_callback(kakao
         return real(db, inquiry, clinic)
 
     queued = threading.Event()
-    real_answer_late = kakao_skill._answer_late
+    real_queue_callback = kakao_skill.queue_callback
 
-    def answer_late(*args: Any) -> None:
-        real_answer_late(*args)  # its transaction is committed when this returns
+    def queue_callback(*args: Any) -> None:
+        real_queue_callback(*args)  # its transaction is committed when this returns
         queued.set()
 
     try:
@@ -364,7 +364,7 @@ def test_slow_database_with_callback_url_answers_late_through_the_callback(kakao
         for text in ("동의", "김민지", "010-2345-6789", "저장 동의"):
             say(client, text)
         monkeypatch.setattr(kakao_skill, "receive_once", slow)
-        monkeypatch.setattr(kakao_skill, "_answer_late", answer_late)
+        monkeypatch.setattr(kakao_skill, "queue_callback", queue_callback)
         body = payload("예", params={})
         body["userRequest"]["callbackUrl"] = f"http://127.0.0.1:{server.server_port}/cb/once"
         started = time.monotonic()
