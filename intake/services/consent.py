@@ -147,7 +147,13 @@ def consent_report(session: Session, person: Person, tz: ZoneInfo,
     now = now or utcnow()
     states = load_states(session, person.id)
     kinds = {cp.kind for cp in person.contact_points}
-    ledger = session.scalars(select(ConsentEvent).where(ConsentEvent.person_id == person.id)
+    # After a merge the states come from the joined ledgers (`identity.rederive_states`), so
+    # the ledger shown is the joined one too: the evidence behind every state. (Imported here:
+    # identity imports this module.)
+    from intake.services.identity import ledger_people
+
+    people = ledger_people(session, person.id)
+    ledger = session.scalars(select(ConsentEvent).where(ConsentEvent.person_id.in_(people))
                              .order_by(ConsentEvent.at, ConsentEvent.id))
     health = states.get((ConsentPurpose.SENSITIVE_HEALTH, ""))
     guardian = states.get((ConsentPurpose.GUARDIAN, ""))
@@ -159,7 +165,7 @@ def consent_report(session: Session, person: Person, tz: ZoneInfo,
             guardian is not None and guardian.action == ConsentAction.GRANT),
         "ledger": [
             {"id": e.id, "purpose": e.purpose, "channel": e.channel, "action": e.action,
-             "method": e.method, "evidence": e.evidence, "at": e.at}
+             "method": e.method, "evidence": e.evidence, "at": e.at, "person_id": e.person_id}
             for e in ledger
         ],
     }

@@ -18,7 +18,14 @@ bp = Blueprint("workspace", __name__, url_prefix="/workspace", template_folder="
 
 
 def _context() -> dict[str, Any]:
-    from intake.workspace.auth import AUDITORS, READERS, WORKERS, csrf_token, current_staff
+    from intake.workspace.auth import (
+        ADMINS,
+        AUDITORS,
+        READERS,
+        WORKERS,
+        csrf_token,
+        current_staff,
+    )
     from intake.workspace.i18n import age, local_time, reason, translate
 
     staff = current_staff()
@@ -33,6 +40,7 @@ def _context() -> dict[str, Any]:
         "can_read": staff is not None and staff.role in READERS,
         "can_work": staff is not None and staff.role in WORKERS,
         "can_audit": staff is not None and staff.role in AUDITORS,
+        "can_admin": staff is not None and staff.role in ADMINS,
     }
 
 

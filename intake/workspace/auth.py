@@ -50,6 +50,7 @@ ALL_ROLES = (Role.COUNSELLOR, Role.MARKETER, Role.PRIVACY_OFFICER, Role.ADMIN)
 READERS = (Role.COUNSELLOR, Role.PRIVACY_OFFICER, Role.ADMIN)  # may open a consultation
 WORKERS = (Role.COUNSELLOR, Role.ADMIN)  # may act on one
 AUDITORS = (Role.PRIVACY_OFFICER, Role.ADMIN)
+ADMINS = (Role.ADMIN,)  # staff administration (R28: least privilege)
 
 
 
@@ -83,7 +84,11 @@ def _failures(session: Session, staff: Staff, now: datetime) -> int:
     since = now - FAILURE_WINDOW
     last_ok = session.scalar(select(func.max(AuditEntry.at)).where(
         AuditEntry.staff_id == staff.id, AuditEntry.action == "workspace.sign_in"))
-    for bound in (last_ok, staff.locked_until):
+    # An admin's unlock (`staff.unlock`, written by the admin, about this account) starts a
+    # fresh count: otherwise the next single typo would lock the account again.
+    unlocked = session.scalar(select(func.max(AuditEntry.at)).where(
+        AuditEntry.action == "staff.unlock", AuditEntry.target == f"staff:{staff.id}"))
+    for bound in (last_ok, staff.locked_until, unlocked):
         if bound is not None and bound > since:
             since = bound
     return session.scalar(select(func.count()).select_from(AuditEntry).where(

@@ -31,7 +31,6 @@ from intake.hub import current_hub
 from intake.models import (
     Attachment,
     AuditEntry,
-    ConsentEvent,
     Consultation,
     Delivery,
     Message,
@@ -41,11 +40,13 @@ from intake.models import (
     Staff,
 )
 from intake.services import counselling, identity
+from intake.services import staff as staff_service
 from intake.services.audit import audit
 from intake.storage import StorageError
 from intake.vocab import Channel, ConsultationStatus, Role
-from intake.workspace import bp
+from intake.workspace import bp, urgency
 from intake.workspace.auth import (
+    ADMINS,
     ALL_ROLES,
     AUDITORS,
     READERS,
@@ -154,8 +155,14 @@ def _queue_context(session: Session) -> dict[str, Any]:
     hub = current_hub()
     me = _me()
     flt = _queue_filter()
+    order = request.args.get("order") or "newest"
+    if order not in urgency.ORDERS:
+        abort(400)
     try:
-        page = queries.queue_page(session, flt, me.id, PAGE_SIZE, _after())
+        if order == "urgent":
+            page = urgency.urgent_page(session, flt, me.id, PAGE_SIZE, _after())
+        else:
+            page = queries.queue_page(session, flt, me.id, PAGE_SIZE, _after())
         counts = queries.status_counts(session, flt, me.id)
     except queries.QueueFilterError:
         abort(400)
@@ -176,7 +183,7 @@ def _queue_context(session: Session) -> dict[str, Any]:
         .order_by(Staff.name, Staff.id)).all()
     query_args = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return {
-        "rows": rows, "counts": counts, "flt": flt, "staff": staff,
+        "rows": rows, "counts": counts, "flt": flt, "staff": staff, "order": order,
         "next_cursor": encode_cursor(*page.next_key) if page.next_key else None,
         "cursor": request.args.get("cursor"), "query_args": query_args,
         "interests": hub.clinic.interests,
@@ -235,16 +242,9 @@ def consultation(consultation_id: int) -> ResponseReturnValue:
     me = _me()
     with hub.db.begin() as session:
         c = _load(session, consultation_id)
+        # The consents' ledger is the joined one after a merge (`consent_report`): each event
+        # keeps the record it was given on (`person_id`).
         data = ser.consultation(session, c, hub.clinic)
-        # After a merge the consent states come from the joined ledgers: show their events too.
-        others = identity.ledger_people(session, c.person_id) - {c.person_id}
-        if others:
-            data["consents"]["ledger"] = sorted(data["consents"]["ledger"] + [
-                {"id": e.id, "purpose": e.purpose, "channel": e.channel, "action": e.action,
-                 "method": e.method, "evidence": e.evidence, "at": e.at,
-                 "person_id": e.person_id}
-                for e in session.scalars(select(ConsentEvent).where(
-                    ConsentEvent.person_id.in_(others)))], key=lambda e: (e["at"], e["id"]))
         for m in data["messages"]:
             for a in m["attachments"]:
                 if a["url"]:
@@ -495,3 +495,86 @@ def undo_merge(merge_id: int) -> ResponseReturnValue:
         audit(session, me.id, "person.merge_undo", record.survivor_id,
               f"person:{record.merged_id}", client_address(), merge_id=record.id)
     return _back(request.form.get("consultation_id"))
+
+
+# --- staff administration (admins only, R28) ---------------------------------------------
+
+
+def _staff_page(session: Session, error: str | None = None,
+                form: dict[str, str] | None = None, status: int = 200) -> ResponseReturnValue:
+    rows = session.scalars(select(Staff).order_by(Staff.email)).all()
+    history = session.scalars(select(AuditEntry).where(AuditEntry.action.startswith("staff."),
+                                                       AuditEntry.action != "staff.locked")
+                              .order_by(AuditEntry.id.desc()).limit(50)).all()
+    names = {s.id: s.email for s in rows}
+    return render_template("workspace/staff.html", rows=rows, error=error, form=form or {},
+                           roles=[r.value for r in Role], locales=list(staff_service.STAFF_LOCALES),
+                           now=utcnow(), history=history, names=names), status
+
+
+@bp.get("/admin/staff")
+@require(*ADMINS)
+def staff_admin() -> ResponseReturnValue:
+    with current_hub().db.begin() as session:
+        return _staff_page(session)
+
+
+@bp.post("/admin/staff")
+@require(*ADMINS)
+def staff_create() -> ResponseReturnValue:
+    form = {k: request.form.get(k, "").strip() for k in ("email", "name", "role", "locale")}
+    hub = current_hub()
+    try:
+        with hub.db.begin() as session:
+            staff = staff_service.add_staff(
+                session, _me().id, form["email"], form["role"], request.form.get("password", ""),
+                name=form["name"], locale=form["locale"] or "ko", ip=client_address())
+            email = staff.email
+    except staff_service.StaffError as exc:  # the transaction rolled back: nothing written
+        with hub.db.begin() as session:
+            return _staff_page(session, error=f"{_t('refused')}: {exc}", form=form, status=400)
+    flash(_t("staff.created", email=email), "info")
+    return redirect(url_for("workspace.staff_admin"))
+
+
+def _staff_change(staff_id: int, work: Any) -> ResponseReturnValue:
+    """Run one change to a staff account; a refusal shows on the page as a 400."""
+    hub = current_hub()
+    try:
+        with hub.db.begin() as session:
+            staff = session.get(Staff, staff_id)
+            if staff is None:
+                abort(404)
+            changed = work(session, staff, _me().id)
+            email = staff.email
+    except staff_service.StaffError as exc:  # the transaction rolled back: nothing written
+        with hub.db.begin() as session:
+            return _staff_page(session, error=f"{_t('refused')}: {exc}", status=400)
+    flash(_t("staff.changed", email=email) if changed else _t("staff.unchanged"), "info")
+    return redirect(url_for("workspace.staff_admin"))
+
+
+@bp.post("/admin/staff/<int:staff_id>")
+@require(*ADMINS)
+def staff_change(staff_id: int) -> ResponseReturnValue:
+    role = request.form.get("role") or None
+    locale = request.form.get("locale") or None
+    return _staff_change(staff_id, lambda session, staff, me: staff_service.change_staff(
+        session, staff, me, role=role, locale=locale, ip=client_address()))
+
+
+@bp.post("/admin/staff/<int:staff_id>/active")
+@require(*ADMINS)
+def staff_active(staff_id: int) -> ResponseReturnValue:
+    value = request.form.get("active", "")
+    if value not in ("0", "1"):
+        abort(400)
+    return _staff_change(staff_id, lambda session, staff, me: staff_service.set_staff_active(
+        session, staff, value == "1", me, ip=client_address()))
+
+
+@bp.post("/admin/staff/<int:staff_id>/unlock")
+@require(*ADMINS)
+def staff_unlock(staff_id: int) -> ResponseReturnValue:
+    return _staff_change(staff_id, lambda session, staff, me: staff_service.unlock_staff(
+        session, staff, me, ip=client_address()))

@@ -179,12 +179,19 @@ ACTIONS = [("/workspace/take-next", {}),
            ("/workspace/consultations/{cid}/status", {"status": "booked"}),
            ("/workspace/consultations/{cid}/assign", {"assignee_id": ""}),
            ("/workspace/consultations/{cid}/notes", {"body": "note"})]
+# Staff administration (R28: least privilege): admins only.
+ADMIN_PAGES = ["/workspace/admin/staff"]
+ADMIN_ACTIONS = [("/workspace/admin/staff", {"email": "made.{role}@clinic.example.com",
+                                             "role": "counsellor", "password": "long enough pw"}),
+                 ("/workspace/admin/staff/{sid}", {"role": "marketer", "locale": "en"}),
+                 ("/workspace/admin/staff/{sid}/unlock", {}),
+                 ("/workspace/admin/staff/{sid}/active", {"active": "0"})]
 EXPECT = {
-    # role: (queue, read pages, actions, audit page)
-    "counsellor": (True, True, True, False),
-    "marketer": (True, False, False, False),
-    "privacy_officer": (True, True, False, True),
-    "admin": (True, True, True, True),
+    # role: (queue, read pages, actions, audit page, staff administration)
+    "counsellor": (True, True, True, False, False),
+    "marketer": (True, False, False, False, False),
+    "privacy_officer": (True, True, False, True, False),
+    "admin": (True, True, True, True, True),
 }
 
 
@@ -203,7 +210,8 @@ def test_role_by_route(client: FlaskClient, hub: Hub, role: str) -> None:
         session.add(row)
         session.flush()
         aid = row.id
-    queue_ok, read_ok, act_ok, audit_ok = EXPECT[role]
+    queue_ok, read_ok, act_ok, audit_ok, admin_ok = EXPECT[role]
+    target_id, _ = make_staff(hub, "counsellor")
     sign_in(client, staff_email(hub, role))
     assert (client.get("/workspace/").status_code == 200) is queue_ok
     assert client.get("/workspace/queue/rows").status_code == (200 if queue_ok else 403)
@@ -216,6 +224,17 @@ def test_role_by_route(client: FlaskClient, hub: Hub, role: str) -> None:
                              data={**data, "csrf_token": token}).status_code
         assert status == (302 if act_ok else 403), (path, status)
     assert client.get("/workspace/audit").status_code == (200 if audit_ok else 403)
+    for page in ADMIN_PAGES:
+        assert client.get(page).status_code == (200 if admin_ok else 403), page
+    for path, data in ADMIN_ACTIONS:
+        status = client.post(path.format(sid=target_id), data={
+            **{k: v.format(role=role) for k, v in data.items()}, "csrf_token": token}).status_code
+        assert status == (302 if admin_ok else 403), (path, status)
+    with hub.db.begin() as session:
+        target = session.get(Staff, target_id)
+        assert target is not None
+        assert (target.role, target.active) == (("marketer", False) if admin_ok
+                                                else ("counsellor", True))
 
 
 def test_signed_out_actions_are_refused(client: FlaskClient, hub: Hub) -> None:
@@ -226,3 +245,7 @@ def test_signed_out_actions_are_refused(client: FlaskClient, hub: Hub) -> None:
                                data={**data, "csrf_token": token})
         assert response.status_code == 401
     assert client.get("/workspace/audit").status_code == 302
+    assert client.get("/workspace/admin/staff").status_code == 302
+    for path, data in ADMIN_ACTIONS:
+        assert client.post(path.format(sid=1), data={**data, "csrf_token": token}
+                           ).status_code == 401

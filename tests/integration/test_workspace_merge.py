@@ -137,3 +137,43 @@ def test_roles_that_may_not_merge(client: FlaskClient, hub: Hub, role: str) -> N
                        ).status_code == 403
     assert client.post("/workspace/merges/1/undo", data={"csrf_token": token}
                        ).status_code == 403
+
+
+def test_api_consents_ledger_includes_the_merged_records_events_until_undone(
+        client: FlaskClient, hub: Hub) -> None:
+    """The API's consent ledger after a merge is the joined one, as the states are (the
+    evidence for every state is one query away), and the workspace panel shows the same
+    events; undoing the merge takes them out again."""
+    from tests.factories import auth
+
+    a = received(hub, inquiry(Channel.SMS, name="한가람", phone="010-7300-0001"))
+    b = received(hub, inquiry(Channel.EMAIL, name="한가람", phone=None,
+                              email="garam@example.com"))
+    staff_id, token = make_staff(hub, "counsellor")
+
+    def ledger() -> list[tuple[str, str | None]]:
+        response = client.get(f"/api/v1/people/{a.person_id}/consents", headers=auth(token))
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["person_id"] == a.person_id
+        assert all("person_id" not in e for e in body["ledger"])  # the contract's fields only
+        ats = [e["at"] for e in body["ledger"]]
+        assert ats == sorted(ats)  # oldest first
+        return [(e["purpose"], e["channel"]) for e in body["ledger"]]
+
+    assert ("reply", "email") not in ledger()
+    with hub.db.begin() as session:
+        survivor, merged = session.get(Person, a.person_id), session.get(Person, b.person_id)
+        assert survivor is not None and merged is not None
+        record = identity.merge(session, survivor, merged, staff_id, "same person")
+        merge_id = record.id
+    joined = ledger()
+    assert ("reply", "sms") in joined and ("reply", "email") in joined
+    sign_in(client, staff_email(hub, "counsellor"))
+    page = client.get(f"/workspace/consultations/{a.consultation_id}").get_data(as_text=True)
+    assert f"· #{b.person_id}</li>" in page and f"· #{a.person_id}</li>" not in page
+    with hub.db.begin() as session:
+        record = session.get(PersonMerge, merge_id)
+        assert record is not None
+        identity.undo(session, record, staff_id)
+    assert ("reply", "email") not in ledger()
