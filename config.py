@@ -100,6 +100,8 @@ class Settings:
     voice_language: str = "ko"  # the language calls are greeted in: ko or en
     sms_rate_per_second: int = 1  # per sender, shared by every worker
     media_max_bytes: int = 5_000_000  # an MMS picture or a voicemail recording
+    recording_retention_days: int = 90  # voicemail recordings are destroyed after this (R18)
+    twilio_webhook_shared_key: str = ""  # Twilio's HMAC-SHA256 signing mode; empty = refused
     kakao_skill_secret: str = ""
     kakao_bot_id: str = ""
     kakao_flow_ttl_seconds: int = 900

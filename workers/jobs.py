@@ -158,7 +158,7 @@ def _prepare(hub: Hub, delivery_id: int) -> _Attempt | str:
         return _Attempt(outgoing=_outgoing(delivery), sender=sender, recipient=recipient)
 
 
-def _record(hub: Hub, delivery_id: int, status: str, reason: str | None = None,
+def record_outcome(hub: Hub, delivery_id: int, status: str, reason: str | None = None,
             result: SendResult | None = None) -> None:
     """Step 3: the outcome, in a transaction of its own."""
     now = utcnow()
@@ -214,12 +214,12 @@ def deliver(delivery_id: int) -> str:
     try:
         result = attempt.sender.send(attempt.outgoing)
     except TransientSendError as exc:
-        _record(hub, delivery_id, DeliveryStatus.QUEUED, str(exc))
+        record_outcome(hub, delivery_id, DeliveryStatus.QUEUED, str(exc))
         log.warning("workers.delivery.retry delivery=%s channel=%s recipient=%s reason=%s",
                     delivery_id, channel, recipient, exc)
         raise
     except PermanentSendError as exc:
-        _record(hub, delivery_id, DeliveryStatus.FAILED, str(exc))
+        record_outcome(hub, delivery_id, DeliveryStatus.FAILED, str(exc))
         log.error("workers.delivery.failed delivery=%s channel=%s recipient=%s reason=%s",
                   delivery_id, channel, recipient, exc)
         if channel == "kakao":
@@ -228,18 +228,18 @@ def deliver(delivery_id: int) -> str:
             sms_fallback(hub, delivery_id, exc)
         return DeliveryStatus.FAILED.value
     except UnknownOutcomeError as exc:
-        _record(hub, delivery_id, DeliveryStatus.SENDING, UNKNOWN_OUTCOME)
+        record_outcome(hub, delivery_id, DeliveryStatus.SENDING, UNKNOWN_OUTCOME)
         log.error("workers.delivery.outcome_unknown delivery=%s channel=%s recipient=%s "
                   "detail=%s", delivery_id, channel, recipient, exc)
         return DeliveryStatus.SENDING.value
     except Exception:
         # A sender bug after the provider call may have started: never resend blindly.
-        _record(hub, delivery_id, DeliveryStatus.SENDING, UNKNOWN_OUTCOME)
+        record_outcome(hub, delivery_id, DeliveryStatus.SENDING, UNKNOWN_OUTCOME)
         log.exception("workers.delivery.outcome_unknown delivery=%s channel=%s recipient=%s",
                       delivery_id, channel, recipient)
         raise
     try:
-        _record(hub, delivery_id, result.status, result=result)
+        record_outcome(hub, delivery_id, result.status, result=result)
     except Exception:
         # Sent, but not recorded: the provider id in the log is what reconciliation needs.
         log.exception("workers.delivery.record_failed delivery=%s channel=%s provider_id=%s",

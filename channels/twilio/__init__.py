@@ -2,8 +2,9 @@
 
 `register(app, hub)` mounts the `/webhooks/twilio/*` blueprint; `senders(hub)` provides the
 SMS sender only when TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are set (else the development
-sink stays). Jobs (media and recording fetch, the pending-status sweep) live in
-`workers/twilio_jobs.py`.
+sink stays). Jobs (media and recording fetch with the recording's deletion at Twilio, the
+pending-status sweep, recording retention, reconciliation of timed-out sends) live in
+`workers/twilio_jobs.py`; their Twilio-side calls are in `media.py` and `reconcile.py`.
 """
 
 from __future__ import annotations

@@ -3,15 +3,21 @@
 Called by the worker job `twilio.fetch_media` (workers/twilio_jobs.py), never in a request.
 With `TWILIO_API_BASE_URL` set, Twilio's API address in a media URL is replaced by it, so a
 local stand-in serves the bytes in tests and development.
+
+Also here: `delete_recording`, which asks Twilio to delete its copy of a voicemail once ours is
+stored (or destroyed), so the recording does not linger at the provider.
 """
 
 from __future__ import annotations
 
 import requests
+from twilio.base.exceptions import TwilioRestException
 
+from channels.twilio.sender import rest_client
 from config import Settings
 
 FETCH_MEDIA_JOB = "twilio.fetch_media"
+DELETE_RECORDING_JOB = "twilio.delete_recording"
 TWILIO_API = "https://api.twilio.com"
 # What a patient may send us or leave on the voicemail: pictures, sound, short video, PDF.
 ALLOWED_TYPES = ("image/", "audio/", "video/", "application/pdf")
@@ -62,3 +68,22 @@ def fetch(settings: Settings, url: str) -> tuple[bytes, str]:
             if len(content) > limit:
                 raise MediaRefused(f"over the {limit} byte limit")
     return bytes(content), content_type.split(";")[0].strip().lower()
+
+
+def is_recording(provider_id: str | None) -> bool:
+    """A voicemail attachment carries its RecordingSid (`RE` + 32 hex) as provider_id."""
+    return bool(provider_id) and str(provider_id).startswith("RE")
+
+
+def delete_recording(settings: Settings, recording_sid: str) -> bool:
+    """`DELETE /2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid}.json` through the
+    SDK. True when deleted now, False when Twilio no longer had it (404: deleted before);
+    raises `MediaUnavailable` when a retry may work."""
+    try:
+        return bool(rest_client(settings).recordings(recording_sid).delete())
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return False
+        raise MediaUnavailable(f"twilio answered {exc.status} (error {exc.code})") from None
+    except requests.RequestException as exc:
+        raise MediaUnavailable(f"delete failed: {type(exc).__name__}") from None

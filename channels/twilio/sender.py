@@ -47,6 +47,17 @@ TIMEOUT_SECONDS = 10.0
 RATE_KEY = "intake:twilio:rate:{sender}:{second}"
 
 
+def rest_client(settings: Settings, timeout: float = TIMEOUT_SECONDS) -> Client:
+    """The SDK client of the account (also used by the worker jobs: recording deletion and
+    reconciliation); with TWILIO_API_BASE_URL set, its 2010 API talks to that address."""
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
+                    http_client=TwilioHttpClient(timeout=timeout))
+    if settings.twilio_api_base_url:
+        # The SDK builds every URL of the 2010 API from its domain's base_url.
+        client.api.base_url = settings.twilio_api_base_url.rstrip("/")
+    return client
+
+
 class RateLimiter:
     """A fixed one-second window per sender in Redis, shared by every worker process."""
 
@@ -70,11 +81,7 @@ class TwilioSmsSender:
         self.settings, self.db = settings, db
         self.sender_id = settings.twilio_messaging_service_sid or settings.twilio_from_number
         self.limiter = RateLimiter(redis, settings.sms_rate_per_second)
-        self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token,
-                             http_client=TwilioHttpClient(timeout=TIMEOUT_SECONDS))
-        if settings.twilio_api_base_url:
-            # The SDK builds every URL of the 2010 API from its domain's base_url.
-            self.client.api.base_url = settings.twilio_api_base_url.rstrip("/")
+        self.client = rest_client(settings)
 
     def send(self, message: Outgoing) -> SendResult:
         if not self.sender_id:

@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -53,10 +55,15 @@ def fixture(name: str) -> dict[str, str]:
 
 @dataclass
 class StandIn:
-    """Messages.json (create) and media downloads, as Twilio documents them."""
+    """Messages.json (create and list), media downloads and Recordings/{sid}.json (delete), as
+    Twilio documents them."""
 
     port: int = 0
     created: list[dict[str, str]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # resources, oldest first
+    listed: list[dict[str, str]] = field(default_factory=list)  # list queries received
+    deleted: list[str] = field(default_factory=list)  # RecordingSids deleted
+    recordings: set[str] = field(default_factory=set)  # RecordingSids Twilio still holds
     mode: str = "ok"  # ok | 21610 | 400 | 500 | slow
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     auth_seen: list[str] = field(default_factory=list)
@@ -85,6 +92,10 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:  # noqa: N802
             state.auth_seen.append(self.headers.get("Authorization", ""))
+            path, _, query = self.path.partition("?")
+            if path.endswith(f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json"):
+                self._list_messages(path, {k: v[0] for k, v in parse_qs(query).items()})
+                return
             name = self.path.rsplit("/", 1)[-1]
             if name not in state.media:
                 self._json(404, {"code": 20404, "message": "not found", "status": 404})
@@ -95,6 +106,35 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(content)))
             self.end_headers()
             self.wfile.write(content)
+
+        def _list_messages(self, path: str, query: dict[str, str]) -> None:
+            """GET Messages.json?To=&From=&PageSize=: newest first, one page."""
+            state.listed.append(query)
+            rows = [m for m in reversed(state.messages)
+                    if ("To" not in query or m["to"] == query["To"])
+                    and ("From" not in query or m["from"] == query["From"])]
+            size = int(query.get("PageSize", "50"))
+            self._json(200, {"messages": rows[:size], "end": min(size, len(rows)) - 1,
+                             "first_page_uri": path + "?PageSize=" + str(size),
+                             "next_page_uri": None, "page": 0, "page_size": size,
+                             "previous_page_uri": None, "start": 0, "uri": path})
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            state.auth_seen.append(self.headers.get("Authorization", ""))
+            prefix = f"/2010-04-01/Accounts/{ACCOUNT}/Recordings/"
+            if not (self.path.startswith(prefix) and self.path.endswith(".json")):
+                self._json(404, {"code": 20404, "message": "not found", "status": 404})
+                return
+            sid = self.path[len(prefix):-len(".json")]
+            if sid not in state.recordings:
+                self._json(404, {"code": 20404, "message": "The requested resource was not "
+                                 "found", "status": 404})
+                return
+            state.recordings.discard(sid)
+            state.deleted.append(sid)
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length", "0"))
@@ -121,13 +161,18 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             state.counter += 1
             state.created.append(form)
             sid = f"SM{state.counter:032x}"
-            self._json(201, {"sid": sid, "account_sid": ACCOUNT, "to": form.get("To"),
-                             "from": form.get("From"), "body": form.get("Body"),
-                             "messaging_service_sid": form.get("MessagingServiceSid"),
-                             "status": "queued", "num_segments": "1", "direction":
-                             "outbound-api", "api_version": "2010-04-01", "price": None,
-                             "error_code": None, "error_message": None,
-                             "uri": f"/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json"})
+            resource = {"sid": sid, "account_sid": ACCOUNT, "to": form.get("To"),
+                        "from": form.get("From") or (
+                            "+12025550199" if form.get("MessagingServiceSid") else None),
+                        "body": form.get("Body"),
+                        "messaging_service_sid": form.get("MessagingServiceSid"),
+                        "status": "queued", "num_segments": "1", "direction":
+                        "outbound-api", "api_version": "2010-04-01", "price": None,
+                        "error_code": None, "error_message": None,
+                        "date_created": formatdate(usegmt=True), "date_sent": None,
+                        "uri": f"/2010-04-01/Accounts/{ACCOUNT}/Messages/{sid}.json"}
+            state.messages.append(resource)
+            self._json(201, resource)
 
     return Handler
 
@@ -279,6 +324,28 @@ def test_hmac_sha256_signing_mode_is_refused_not_waved_through(twilio_hub, clien
         "X-Twilio-Webhooks-Signature-Settings": "key=webhooks_sharedkey_x,algorithm=HMAC_SHA256"})
     assert response.status_code == 403
     assert count(twilio_hub, Message) == 0
+
+
+def test_hmac_sha256_signing_mode_is_verified_once_a_shared_key_is_set(twilio_hub, client):
+    """With TWILIO_WEBHOOK_SHARED_KEY set, a request signed in the HMAC-SHA256 mode with that key
+    is accepted and stored; one signed with another key is refused."""
+    key = "fixture0shared0key0not0real000001"
+    original = twilio_hub.settings
+    twilio_hub.settings = original.with_overrides(twilio_webhook_shared_key=key)
+    settings_header = "key=webhooks_sharedkey_x,algorithm=HMAC_SHA256"
+    try:
+        for sid, signer, expected in (("SMsha1", key + "x", 403), ("SMsha2", key, 200)):
+            params = sms_params(sid, "hi")
+            signature = RequestValidator(signer).compute_signature(
+                BASE + "/webhooks/twilio/sms", params, "HMAC_SHA256")
+            response = client.post("/webhooks/twilio/sms", data=params, headers={
+                "X-Twilio-Signature": signature,
+                "X-Twilio-Webhooks-Signature-Settings": settings_header})
+            assert response.status_code == expected
+    finally:
+        twilio_hub.settings = original
+    assert count(twilio_hub, Message) == 1
+    assert consultation_of(twilio_hub, "SMsha2")
 
 
 def test_without_an_auth_token_every_webhook_is_refused(app, hub, client):
@@ -649,3 +716,137 @@ def test_sweep_applies_a_callback_kept_while_the_sid_was_being_recorded(twilio_h
     with twilio_hub.db.begin() as session:
         assert session.get_one(Delivery, delivery.id).status == "delivered"
     assert count(twilio_hub, PendingProviderStatus) == 0
+
+
+# -- reconciliation of sends whose outcome is unknown (issue 3 item 5) -------------------------
+
+
+def _unknown_delivery(hub: Hub, client: FlaskClient, sid: str, body: str,
+                      minutes_ago: int) -> int:
+    """A reply left `sending` with the unknown-outcome reason, attempted `minutes_ago`."""
+    from workers.jobs import UNKNOWN_OUTCOME
+
+    delivery = _sent_delivery(hub, client, sid)
+    with hub.db.begin() as session:
+        consultation = session.get_one(Consultation, delivery.consultation_id)
+        reply = schedule_delivery(session, channel="sms", purpose="reply",
+                                  recipient=delivery.recipient, body=body,
+                                  person_id=consultation.person_id,
+                                  consultation_id=consultation.id)
+        reply.status, reply.reason = "sending", UNKNOWN_OUTCOME
+        reply.updated_at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+        session.flush()
+        return reply.id
+
+
+def _delivery(hub: Hub, delivery_id: int) -> Delivery:
+    with hub.db.begin() as session:
+        return session.get_one(Delivery, delivery_id)
+
+
+def test_timed_out_send_is_reconciled_from_twilios_message_list(twilio_hub, client, standin):
+    """A read timeout leaves the delivery `sending` (never re-sent); the periodic job finds
+    the one message to that number from our number with our body in Twilio's Messages list,
+    records its sid (a callback kept meanwhile then applies) and never sends again."""
+    from workers.jobs import UNKNOWN_OUTCOME
+    from workers.twilio_jobs import reconcile_unknown
+
+    standin.mode = "slow"
+    twilio_hub.services["senders"]["sms"].client.http_client.timeout = 0.3
+    post(client, "/webhooks/twilio/sms", sms_params("SMrc1", "문의"))
+    drain(twilio_hub)
+    delivery = deliveries(twilio_hub, consultation_of(twilio_hub, "SMrc1"))[0]
+    assert (delivery.status, delivery.reason, delivery.provider_id) == \
+        ("sending", UNKNOWN_OUTCOME, None)
+    deadline = time.monotonic() + 5
+    while not standin.messages and time.monotonic() < deadline:
+        time.sleep(0.05)  # the stand-in took the message after our timeout
+    sid = standin.messages[0]["sid"]
+    post(client, "/webhooks/twilio/status", status_params(sid, "delivered"))
+    assert count(twilio_hub, PendingProviderStatus) == 1
+
+    assert reconcile_unknown()["waiting"] == 0  # too early: not even looked up
+    assert standin.listed == []
+    outcome = reconcile_unknown(now=datetime.now(UTC) + timedelta(minutes=4))
+    assert outcome["found"] == 1
+    assert standin.listed[0]["To"] == delivery.recipient
+    assert standin.listed[0]["From"] == FROM_NUMBER
+    delivery = _delivery(twilio_hub, delivery.id)
+    assert (delivery.status, delivery.provider_id) == ("delivered", sid)
+    assert count(twilio_hub, PendingProviderStatus) == 0
+    assert len(standin.created) == 1  # never re-sent
+    with twilio_hub.db.begin() as session:
+        assert session.scalars(select(Message).where(Message.provider_id == sid)).one()
+
+
+def test_unknown_send_not_at_twilio_fails_only_after_the_grace_period(twilio_hub, client,
+                                                                      standin):
+    """Nothing at Twilio: the delivery waits out the grace period, then fails "not sent
+    (reconciled)" for a counsellor to retry; nothing is re-sent. The earlier message with the
+    same body already belongs to another delivery and is not taken for this one."""
+    from workers.twilio_jobs import reconcile_unknown
+
+    delivery_id = _unknown_delivery(twilio_hub, client, "SMrc2", "문의", minutes_ago=10)
+    standin.messages[0]["body"] = "문의"  # the acknowledgement, re-labelled: same body
+    with twilio_hub.db.begin() as session:
+        session.get_one(Delivery, delivery_id).body = standin.messages[0]["body"]
+    sent_before = len(standin.created)
+    assert reconcile_unknown()["waiting"] == 1
+    assert _delivery(twilio_hub, delivery_id).status == "sending"
+    assert reconcile_unknown(now=datetime.now(UTC) + timedelta(minutes=25))["not_sent"] == 1
+    delivery = _delivery(twilio_hub, delivery_id)
+    assert (delivery.status, delivery.reason, delivery.provider_id) == \
+        ("failed", "not sent (reconciled)", None)
+    assert len(standin.created) == sent_before
+    assert reconcile_unknown(now=datetime.now(UTC) + timedelta(hours=1)) == \
+        {"found": 0, "not_sent": 0, "waiting": 0, "ambiguous": 0, "unavailable": 0}
+
+
+def test_two_matching_messages_are_left_for_a_counsellor(twilio_hub, client, standin):
+    from workers.twilio_jobs import AMBIGUOUS, reconcile_unknown
+
+    delivery_id = _unknown_delivery(twilio_hub, client, "SMrc3", "내일 뵙겠습니다",
+                                    minutes_ago=10)
+    recipient = _delivery(twilio_hub, delivery_id).recipient
+    for n in (1, 2):
+        standin.messages.append({
+            "sid": f"SM{'f' * 31}{n}", "account_sid": ACCOUNT, "to": recipient,
+            "from": FROM_NUMBER, "body": "내일 뵙겠습니다", "status": "sent",
+            "direction": "outbound-api", "messaging_service_sid": None, "error_code": None,
+            "date_created": formatdate(usegmt=True), "date_sent": formatdate(usegmt=True)})
+    assert reconcile_unknown()["ambiguous"] == 1
+    delivery = _delivery(twilio_hub, delivery_id)
+    assert (delivery.status, delivery.reason, delivery.provider_id) == \
+        ("sending", AMBIGUOUS, None)
+    assert reconcile_unknown(now=datetime.now(UTC) + timedelta(hours=1))["ambiguous"] == 0
+
+
+def test_twilio_unreachable_during_reconciliation_changes_nothing(twilio_hub, client, standin):
+    from workers.twilio_jobs import reconcile_unknown
+
+    delivery_id = _unknown_delivery(twilio_hub, client, "SMrc4", "안내", minutes_ago=60)
+    twilio_hub.settings = twilio_hub.settings.with_overrides(
+        twilio_api_base_url="http://127.0.0.1:9")
+    assert reconcile_unknown()["unavailable"] == 1
+    assert _delivery(twilio_hub, delivery_id).status == "sending"
+
+
+def test_messaging_service_send_is_reconciled_on_the_service(twilio_hub, client, standin):
+    """Sent through a Messaging Service, the message leaves from any number of its pool: the
+    list asks for the recipient only and keeps messages of our service."""
+    from workers.twilio_jobs import reconcile_unknown
+
+    delivery_id = _unknown_delivery(twilio_hub, client, "SMrc5", "예약 안내", minutes_ago=10)
+    recipient = _delivery(twilio_hub, delivery_id).recipient
+    service = "MG" + "b" * 32
+    twilio_hub.settings = twilio_hub.settings.with_overrides(twilio_messaging_service_sid=service)
+    for n, owner in ((1, "MG" + "c" * 32), (2, service)):
+        standin.messages.append({
+            "sid": f"SM{'e' * 31}{n}", "account_sid": ACCOUNT, "to": recipient,
+            "from": "+12025550199", "body": "예약 안내", "status": "delivered",
+            "direction": "outbound-api", "messaging_service_sid": owner, "error_code": None,
+            "date_created": formatdate(usegmt=True), "date_sent": formatdate(usegmt=True)})
+    assert reconcile_unknown()["found"] == 1
+    assert "From" not in standin.listed[-1]
+    delivery = _delivery(twilio_hub, delivery_id)
+    assert (delivery.status, delivery.provider_id) == ("delivered", f"SM{'e' * 31}2")

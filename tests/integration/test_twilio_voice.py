@@ -5,7 +5,8 @@ the recording from the REST stand-in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree
 
@@ -172,3 +173,133 @@ def test_a_withheld_number_still_gets_the_greeting(twilio_hub, client, at):
     assert root.find("Record") is not None
     assert count(twilio_hub, Message) == 0
 
+
+
+# -- recordings: Twilio's copy deleted, ours destroyed after retention (R18, R19, R20) --------
+
+
+def _stored_recording(hub: Hub, client: Any, standin: Any) -> Attachment:
+    standin.media[RECORDING["RecordingSid"] + ".mp3"] = (b"ID3" + b"\x01" * 300, "audio/mpeg")
+    standin.recordings.add(RECORDING["RecordingSid"])
+    post(client, "/webhooks/twilio/voice", CALL)
+    assert post(client, "/webhooks/twilio/voice/recording", RECORDING).status_code == 204
+    drain(hub)
+    with hub.db.begin() as session:
+        return session.scalars(select(Attachment).where(
+            Attachment.provider_id == RECORDING["RecordingSid"])).one()
+
+
+def test_r20_stored_recording_is_deleted_at_twilio(twilio_hub, client, standin, at):
+    """Once the worker stored the voicemail, it sends Twilio's documented
+    DELETE /2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid}.json through the SDK,
+    so the recording does not linger at the provider."""
+    attachment = _stored_recording(twilio_hub, client, standin)
+    assert attachment.storage_key
+    assert standin.deleted == [RECORDING["RecordingSid"]]
+    assert RECORDING["RecordingSid"] not in standin.recordings
+
+
+def test_r20_delete_at_twilio_is_retried_when_twilio_fails(twilio_hub, client, standin, at,
+                                                           monkeypatch):
+    """A failed DELETE leaves an outbox job that asks again (a 404 then counts as done)."""
+    from channels.twilio import media
+    from intake.models import OutboxRow
+    from workers import twilio_jobs
+
+    def unavailable(settings: Any, sid: str) -> bool:
+        raise media.MediaUnavailable("twilio answered 503")
+
+    monkeypatch.setattr(twilio_jobs, "delete_recording", unavailable)
+    standin.media[RECORDING["RecordingSid"] + ".mp3"] = (b"ID3" + b"\x02" * 300, "audio/mpeg")
+    post(client, "/webhooks/twilio/voice", CALL)
+    post(client, "/webhooks/twilio/voice/recording", RECORDING)
+    assert twilio_jobs.fetch_media(_attachment_id(twilio_hub)) == "stored"
+    with twilio_hub.db.begin() as session:
+        jobs = [r.args for r in session.scalars(select(OutboxRow).where(
+            OutboxRow.job == "twilio.delete_recording"))]
+    assert jobs == [{"recording_sid": RECORDING["RecordingSid"]}]
+    monkeypatch.undo()
+    standin.recordings.add(RECORDING["RecordingSid"])
+    assert twilio_jobs.delete_twilio_recording(RECORDING["RecordingSid"]) == "deleted"
+    assert twilio_jobs.delete_twilio_recording(RECORDING["RecordingSid"]) == "gone"
+
+
+def _attachment_id(hub: Hub) -> int:
+    with hub.db.begin() as session:
+        return session.scalars(select(Attachment.id).where(
+            Attachment.provider_id == RECORDING["RecordingSid"])).one()
+
+
+def test_r19_expired_recording_is_destroyed_with_a_destruction_log(twilio_hub, client,
+                                                                   standin, at, caplog):
+    """R18/R19/R20: 90 days after it arrived, the daily job deletes the audio from the store,
+    keeps the attachment row without storage key or source URL, notes
+    `recording_destroyed:<date>` on the message, and logs class, count and run id (no
+    content). A day before the end nothing happens."""
+    from intake.storage import StorageError
+    from workers import twilio_jobs
+
+    attachment = _stored_recording(twilio_hub, client, standin)
+    key = attachment.storage_key
+    assert twilio_hub.settings.recording_retention_days == 90
+    assert twilio_jobs.destroy_expired_recordings(now=CLOSED + timedelta(days=89)) == 0
+    assert twilio_hub.store.get(key)
+
+    caplog.set_level(logging.INFO, logger="workers.twilio_jobs")
+    assert twilio_jobs.destroy_expired_recordings(now=CLOSED + timedelta(days=91)) == 1
+    with pytest.raises(StorageError):
+        twilio_hub.store.get(key)
+    with twilio_hub.db.begin() as session:
+        kept = session.get_one(Attachment, attachment.id)
+        assert (kept.storage_key, kept.source_url) == (None, None)
+        assert "recording_destroyed:2027-02-24" in kept.message.redactions
+    lines = [r.getMessage() for r in caplog.records
+             if r.getMessage().startswith("workers.twilio.retention_destroyed")]
+    assert len(lines) == 1
+    assert "class=voicemail_recording count=1 date=2027-02-24 run=" in lines[0]
+    assert key not in lines[0] and RECORDING["RecordingSid"] not in lines[0]
+    # A second run finds nothing; a replayed fetch job cannot bring the audio back.
+    assert twilio_jobs.destroy_expired_recordings(now=CLOSED + timedelta(days=92)) == 0
+    assert twilio_jobs.fetch_media(attachment.id) == "skipped"
+
+
+def test_r20_destroying_keeps_content_another_attachment_still_holds(twilio_hub, client,
+                                                                     standin, at):
+    """The store is content-addressed: identical bytes kept by another (unexpired) attachment
+    are not deleted with the expired recording."""
+    from workers import twilio_jobs
+
+    attachment = _stored_recording(twilio_hub, client, standin)
+    with twilio_hub.db.begin() as session:
+        session.add(Attachment(message_id=attachment.message_id, filename="copy.mp3",
+                               content_type="audio/mpeg", storage_key=attachment.storage_key,
+                               provider_id="MEcopy"))
+    assert twilio_jobs.destroy_expired_recordings(now=CLOSED + timedelta(days=91)) == 1
+    assert twilio_hub.store.get(attachment.storage_key)
+
+
+def test_retention_job_is_registered_daily():
+    from workers import twilio_jobs
+
+    periodic = {p.id: p for p in twilio_jobs.PERIODIC}
+    assert periodic["twilio-recording-retention"].interval == 24 * 60 * 60
+    assert "twilio-reconcile-unknown" in periodic
+
+
+def test_r19_retention_works_in_batches_with_one_log_line(twilio_hub, client, standin, at,
+                                                          caplog):
+    from workers import twilio_jobs
+
+    attachment = _stored_recording(twilio_hub, client, standin)
+    with twilio_hub.db.begin() as session:
+        for n in range(2):
+            session.add(Attachment(message_id=attachment.message_id, filename=f"{n}.mp3",
+                                   content_type="audio/mpeg", provider_id=f"RE{n:032x}",
+                                   source_url=f"https://api.twilio.com/x/RE{n}",
+                                   created_at=CLOSED))
+    caplog.set_level(logging.INFO, logger="workers.twilio_jobs")
+    assert twilio_jobs.destroy_expired_recordings(now=CLOSED + timedelta(days=91),
+                                                  batch=2) == 3
+    lines = [r.getMessage() for r in caplog.records
+             if r.getMessage().startswith("workers.twilio.retention_destroyed")]
+    assert len(lines) == 1 and "count=3" in lines[0]

@@ -77,3 +77,71 @@ def test_missing_signature_and_missing_token():
     with app.test_request_context("/webhooks/twilio/sms", method="POST", data={"a": "b"}):
         assert check(request, VECTORS["auth_token"], BASE) == "missing_signature"
         assert check(request, "", BASE) == "not_configured"
+
+
+# -- HMAC-SHA256 signing mode (X-Twilio-Webhooks-Signature-Settings) ----------------------------
+
+SHARED_KEY = "fixture0shared0key0not0real000001"
+SHA256_SETTINGS = "key=webhooks_sharedkey_fixture,algorithm=HMAC_SHA256"
+
+
+def _sha256_vector(url: str, params: dict[str, str], key: str) -> str:
+    """Computed independently of the SDK: base64(HMAC-SHA256(key, url + sorted name+value))."""
+    import base64
+    import hashlib
+    import hmac
+
+    payload = url + "".join(name + params[name] for name in sorted(params))
+    return base64.b64encode(hmac.new(key.encode(), payload.encode(), hashlib.sha256)
+                            .digest()).decode()
+
+
+def _sha256_request(signature: str, params: dict[str, str]):
+    return app.test_request_context(
+        "/webhooks/twilio/sms", method="POST", query_string="clinic=gangnam", data=params,
+        headers={"X-Twilio-Signature": signature,
+                 "X-Twilio-Webhooks-Signature-Settings": SHA256_SETTINGS})
+
+
+SHA256_PARAMS = {"MessageSid": "SM" + "a" * 32, "From": "+821023456789", "Body": "문의드립니다"}
+SHA256_URL = BASE + "/webhooks/twilio/sms?clinic=gangnam"
+
+
+def test_hmac_sha256_mode_is_verified_with_the_shared_key():
+    from flask import request
+
+    signature = _sha256_vector(SHA256_URL, SHA256_PARAMS, SHARED_KEY)
+    with _sha256_request(signature, SHA256_PARAMS):
+        assert check(request, VECTORS["auth_token"], BASE, SHARED_KEY) is None
+
+
+@pytest.mark.parametrize("signer", ["wrong_key", "auth_token_sha1", "auth_token_sha256"])
+def test_hmac_sha256_mode_refuses_other_signatures(signer):
+    from flask import request
+    from twilio.request_validator import RequestValidator
+
+    token = VECTORS["auth_token"]
+    signature = {
+        "wrong_key": _sha256_vector(SHA256_URL, SHA256_PARAMS, SHARED_KEY[:-1] + "2"),
+        "auth_token_sha1": RequestValidator(token).compute_signature(SHA256_URL, SHA256_PARAMS),
+        "auth_token_sha256": _sha256_vector(SHA256_URL, SHA256_PARAMS, token),
+    }[signer]
+    with _sha256_request(signature, SHA256_PARAMS):
+        assert check(request, token, BASE, SHARED_KEY) == "bad_signature"
+
+
+def test_hmac_sha256_mode_is_refused_while_no_shared_key_is_configured():
+    from flask import request
+
+    signature = _sha256_vector(SHA256_URL, SHA256_PARAMS, SHARED_KEY)
+    with _sha256_request(signature, SHA256_PARAMS):
+        assert check(request, VECTORS["auth_token"], BASE) == "unsupported_algorithm"
+        assert check(request, VECTORS["auth_token"], BASE, "") == "unsupported_algorithm"
+
+
+def test_hmac_sha256_mode_with_a_tampered_parameter_is_refused():
+    from flask import request
+
+    signature = _sha256_vector(SHA256_URL, SHA256_PARAMS, SHARED_KEY)
+    with _sha256_request(signature, {**SHA256_PARAMS, "Body": "changed"}):
+        assert check(request, VECTORS["auth_token"], BASE, SHARED_KEY) == "bad_signature"
