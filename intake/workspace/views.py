@@ -8,7 +8,6 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from flask import (
-    Response,
     abort,
     flash,
     redirect,
@@ -23,17 +22,16 @@ from sqlalchemy.orm import Session
 
 from intake import queries, ratelimit
 from intake.api import serialize as ser
+from intake.api.attachments import attachment_response
 from intake.api.request import decode_cursor, encode_cursor
 from intake.app import client_address
 from intake.contacts import mask_contact
 from intake.db import utcnow
 from intake.hub import current_hub
 from intake.models import (
-    Attachment,
     AuditEntry,
     Consultation,
     Delivery,
-    Message,
     Person,
     PersonMerge,
     SinkMessage,
@@ -42,7 +40,6 @@ from intake.models import (
 from intake.services import counselling, identity
 from intake.services import staff as staff_service
 from intake.services.audit import audit
-from intake.storage import StorageError
 from intake.vocab import Channel, ConsultationStatus, Role
 from intake.workspace import bp, urgency
 from intake.workspace.auth import (
@@ -65,7 +62,6 @@ PAGE_SIZE = 25
 # for at least 20 in 15 minutes, so a clinic behind one NAT address is not locked out.
 ADDRESS_LIMIT = 50
 ADDRESS_WINDOW = 15 * 60
-INLINE_TYPES = ("image/", "application/pdf", "audio/")
 KINDS = {"sms": "phone", "voice": "phone", "email": "email", "kakao": "kakao"}
 
 
@@ -363,27 +359,10 @@ def add_note(consultation_id: int) -> ResponseReturnValue:
 @bp.get("/attachments/<int:attachment_id>")
 @require(*READERS)
 def attachment(attachment_id: int) -> ResponseReturnValue:
-    hub = current_hub()
-    with hub.db.begin() as session:
-        row = session.get(Attachment, attachment_id)
-        if row is None or row.storage_key is None:
-            abort(404)
-        message = session.get(Message, row.message_id)
-        c = session.get(Consultation, message.consultation_id) if message else None
-        audit(session, _me().id, "attachment.view", c.person_id if c else None,
-              f"attachment:{row.id}", client_address(), via="workspace")
-        key, filename = row.storage_key, row.filename or f"attachment-{row.id}"
-        content_type = row.content_type or "application/octet-stream"
-    try:
-        content = hub.store.get(key)
-    except StorageError:
+    response = attachment_response(current_hub(), attachment_id, _me().id, via="workspace")
+    if response is None:
         abort(404)
-    inline = content_type.startswith(INLINE_TYPES)
-    safe_name = filename.replace('"', "").replace("\r", "").replace("\n", "")
-    return Response(content, mimetype=content_type, headers={
-        "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{safe_name}"',
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-    })
+    return response
 
 
 # --- development sink and audit ----------------------------------------------------------
