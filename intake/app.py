@@ -59,9 +59,15 @@ def create_app(settings: Settings | None = None, extensions: Iterable[Extension]
     for extension in extensions:
         extension(app, hub)
 
+    https = settings.public_base_url.startswith("https://")
+
     @app.after_request
     def _security_headers(response):  # type: ignore[no-untyped-def]
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if https:
+            # R26: personal data only crosses the internet encrypted; browsers keep to HTTPS.
+            response.headers.setdefault("Strict-Transport-Security",
+                                        "max-age=31536000; includeSubDomains")
         if request.path.startswith(("/api/", "/workspace")):
             response.headers.setdefault("Cache-Control", "no-store")
         return response

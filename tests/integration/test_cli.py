@@ -53,3 +53,4 @@ def test_db_upgrade_on_a_fresh_sqlite(tmp_path):
 
     tables = inspect(create_engine(settings.database_url)).get_table_names()
     assert {"consultations", "consent_events", "outbox", "deliveries"} <= set(tables)
+
