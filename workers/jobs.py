@@ -222,10 +222,13 @@ def deliver(delivery_id: int) -> str:
         record_outcome(hub, delivery_id, DeliveryStatus.FAILED, str(exc))
         log.error("workers.delivery.failed delivery=%s channel=%s recipient=%s reason=%s",
                   delivery_id, channel, recipient, exc)
-        if channel == "kakao":
-            from workers.kakao_jobs import sms_fallback  # the AlimTalk -> SMS fallback (R56)
+        # A channel may react to a permanent failure (KakaoTalk: the lawful SMS fallback).
+        # Imported here: the channel job modules import this module.
+        from workers.registry import FAILURE_HOOKS
 
-            sms_fallback(hub, delivery_id, exc)
+        hook = FAILURE_HOOKS.get(channel)
+        if hook is not None:
+            hook(hub, delivery_id, exc)
         return DeliveryStatus.FAILED.value
     except UnknownOutcomeError as exc:
         record_outcome(hub, delivery_id, DeliveryStatus.SENDING, UNKNOWN_OUTCOME)

@@ -35,7 +35,7 @@ from intake.services.deliveries import advance, schedule_delivery
 from intake.vocab import ConsentAction, ConsentPurpose, DeliveryStatus
 from workers.context import get_hub
 from workers.queues import DEFAULT
-from workers.specs import JobSpec, PeriodicJob
+from workers.specs import FailureHook, JobSpec, PeriodicJob
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +110,8 @@ def sms_fallback(hub: Hub, delivery_id: int, error: BaseException) -> int | None
         log.info("workers.kakao.fallback_scheduled delivery=%s fallback=%s", delivery_id,
                  fallback.id)
         return fallback.id
+
+
+# The delivery job calls this after an AlimTalk delivery failed for good (R56: the informational
+# text goes by SMS only where SMS is allowed for that person at that moment).
+FAILURE_HOOKS: Mapping[str, FailureHook] = {"kakao": sms_fallback}

@@ -43,3 +43,8 @@ class PeriodicJob:
     @property
     def job_id(self) -> str:
         return f"periodic-{self.id}"
+
+
+# Called by the delivery job after a delivery on that channel failed for good:
+# (hub, delivery id, the sender's error).
+FailureHook = Callable[[Any, int, BaseException], Any]

@@ -54,31 +54,23 @@ def _next_opening_words(clinic: Clinic, at: datetime, lang: str) -> str:
 
 
 def greeting(clinic: Clinic, at: datetime, lang: str, forwarding: bool) -> str:
-    """Whether the clinic is open now and, if not, when it next opens."""
-    if lang == "en":
-        hello = f"Hello, this is {clinic.name_en}."
-        if clinic.hours.is_open(at):
-            return hello + (" We are open now. Connecting you to a counsellor." if forwarding
-                            else " We are open now, but all counsellors are busy.")
-        return hello + (f" We are closed now and open again on "
-                        f"{_next_opening_words(clinic, at, lang)}.")
-    hello = f"안녕하세요, {clinic.name}입니다."
+    """Whether the clinic is open now and, if not, when it next opens (texts are the clinic's
+    notices, `voice.*`)."""
+    name = clinic.display_name(lang)
     if clinic.hours.is_open(at):
-        return hello + (" 지금은 상담 시간입니다. 상담원에게 연결해 드리겠습니다." if forwarding
-                        else " 지금은 상담 시간이지만 모든 상담원이 통화 중입니다.")
-    return hello + (f" 지금은 상담 시간이 아닙니다. "
-                    f"{_next_opening_words(clinic, at, lang)}에 다시 문을 엽니다.")
+        key = "voice.open_forwarding" if forwarding else "voice.open_busy"
+        return clinic.notices.text(key, lang, clinic=name)
+    return clinic.notices.text("voice.closed", lang, clinic=name,
+                               next_opening=_next_opening_words(clinic, at, lang))
 
 
-def _leave_message(lang: str) -> str:
-    if lang == "en":
-        return "Please leave your name and message after the beep. We will call you back."
-    return "삐 소리가 나면 성함과 용건을 남겨 주세요. 확인 후 연락드리겠습니다."
+def _leave_message(clinic: Clinic, lang: str) -> str:
+    return clinic.notices.text("voice.leave_message", lang)
 
 
-def voicemail(response: VoiceResponse, settings: Settings, lang: str,
+def voicemail(response: VoiceResponse, settings: Settings, clinic: Clinic, lang: str,
               transcriber: Transcriber) -> VoiceResponse:
-    response.say(_leave_message(lang), language=SAY_LANGUAGE[lang])
+    response.say(_leave_message(clinic, lang), language=SAY_LANGUAGE[lang])
     response.record(
         action=callback_url(settings, "/voice?step=recorded"),
         max_length=MAX_RECORDING_SECONDS, play_beep=True,
@@ -100,23 +92,23 @@ def call_response(settings: Settings, clinic: Clinic, at: datetime,
         response.dial(settings.counsellor_line, timeout=DIAL_TIMEOUT_SECONDS,
                       action=callback_url(settings, "/voice?step=dialled"))
         return response
-    return voicemail(response, settings, lang, transcriber)
+    return voicemail(response, settings, clinic, lang, transcriber)
 
 
-def after_dial(settings: Settings, dial_status: str, transcriber: Transcriber) -> VoiceResponse:
+def after_dial(settings: Settings, clinic: Clinic, dial_status: str,
+               transcriber: Transcriber) -> VoiceResponse:
     """The dial's `action`: a completed call hangs up; no answer, busy or failed → voicemail."""
     response = VoiceResponse()
     if dial_status == "completed":
         response.hangup()
         return response
     lang = "en" if settings.voice_language == "en" else "ko"
-    return voicemail(response, settings, lang, transcriber)
+    return voicemail(response, settings, clinic, lang, transcriber)
 
 
-def goodbye(settings: Settings) -> VoiceResponse:
+def goodbye(settings: Settings, clinic: Clinic) -> VoiceResponse:
     lang = "en" if settings.voice_language == "en" else "ko"
     response = VoiceResponse()
-    response.say("Thank you. Goodbye." if lang == "en" else "감사합니다. 안녕히 계세요.",
-                 language=SAY_LANGUAGE[lang])
+    response.say(clinic.notices.text("voice.goodbye", lang), language=SAY_LANGUAGE[lang])
     response.hangup()
     return response

@@ -155,9 +155,10 @@ def voice() -> Response:
     settings, transcriber = hub.settings, TwilioTranscriber()
     step = request.args.get("step")
     if step == "recorded":
-        return twiml(goodbye(settings))
+        return twiml(goodbye(settings, hub.clinic))
     if step == "dialled":
-        return twiml(after_dial(settings, request.form.get("DialCallStatus", ""), transcriber))
+        return twiml(after_dial(settings, hub.clinic, request.form.get("DialCallStatus", ""),
+                                transcriber))
     call_sid = request.form.get("CallSid")
     caller = request.form.get("From", "")
     if not call_sid:

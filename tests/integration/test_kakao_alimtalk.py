@@ -24,10 +24,9 @@ from intake.services.consent import record_consent
 from intake.services.deliveries import schedule_delivery
 from intake.services.receive import receive
 from intake.vocab import Channel, ConsentAction, ConsentMethod, ConsentPurpose
+from tests.integration.conftest import run_jobs
 from workers import jobs
 from workers.context import set_hub
-from workers.queues import make_worker, worker_connection
-from workers.relay import relay_once
 
 APP_KEY, SECRET_KEY, SENDER_KEY = "appkey-test", "secret-test", "s" * 40
 KAKAO_KEY = "Xq7Rk2LmP9sT"
@@ -107,12 +106,7 @@ def kakao_person(hub: Hub) -> tuple[int, int]:
 
 def work(hub: Hub) -> None:
     """Relay the outbox and run a real RQ SimpleWorker in burst mode, in this process."""
-    relay_once(hub)
-    connection = worker_connection(hub.redis_url)
-    try:
-        make_worker(hub, connection).work(burst=True, with_scheduler=False)
-    finally:
-        connection.close()
+    run_jobs(hub)
 
 
 def deliveries(hub: Hub, consultation_id: int) -> list[Delivery]:

@@ -5,7 +5,6 @@ RQ SimpleWorker: the web process dies after answering "접수 중입니다…", 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
@@ -19,6 +18,7 @@ from channels.kakao import pending as kakao_pending
 from channels.kakao import skill as kakao_skill
 from intake.hub import Hub
 from intake.models import ConsentEvent, Consultation, ContactPoint, Message, OutboxRow, Person
+from tests.integration.conftest import run_jobs
 from tests.integration.test_kakao_skill import (
     BOT_ID,
     PLUSFRIEND_KEY,
@@ -34,8 +34,6 @@ from tests.integration.test_kakao_skill import (
 from workers import kakao_jobs
 from workers.context import set_hub
 from workers.periodic import tick
-from workers.queues import make_worker, worker_connection
-from workers.relay import relay_once
 from workers.specs import PeriodicJob
 
 REAL_WRITER = kakao_skill._writer
@@ -80,13 +78,9 @@ def run_recovery(hub: Hub, job: PeriodicJob = RECOVERY) -> None:
     set_hub(hub)
     try:
         assert tick(hub, [job]) == [job.id]
-        connection = worker_connection(hub.redis_url)
-        try:
-            make_worker(hub, connection).work(burst=True, with_scheduler=False)
-        finally:
-            connection.close()
     finally:
         set_hub(None)
+    run_jobs(hub, relay=False)
 
 
 def to_confirmation(client: FlaskClient) -> None:
@@ -238,29 +232,6 @@ def test_death_before_the_marker_shows_the_confirmation_again(kakao_hub, client)
     assert counts(kakao_hub) == (1, 1, 1)
 
 
-@pytest.fixture
-def kakao_callback_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A local stand-in for Kakao's one-time callback URL."""
-    from werkzeug.serving import make_server
-    from werkzeug.wrappers import Request, Response
-
-    received: list[dict[str, Any]] = []
-
-    def kakao(environ: Any, start_response: Any) -> Any:
-        received.append(json.loads(Request(environ).get_data()))
-        return Response(json.dumps({"taskId": "t", "status": "SUCCESS"}),
-                        content_type="application/json")(environ, start_response)
-
-    server = make_server("127.0.0.1", 0, kakao, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/cb/once", received
-    finally:
-        server.shutdown()
-        thread.join(5)
-
-
 def test_recovered_write_answers_through_a_still_valid_callback_url(
         kakao_hub, client, dying_web, kakao_callback_server):
     url, received = kakao_callback_server
@@ -273,14 +244,7 @@ def test_recovered_write_answers_through_a_still_valid_callback_url(
     with kakao_hub.db.begin() as session:
         jobs = [r.job for r in session.scalars(select(OutboxRow))]
     assert "kakao_callback" in jobs
-    set_hub(kakao_hub)
-    try:
-        relay_once(kakao_hub)
-        connection = worker_connection(kakao_hub.redis_url)
-        make_worker(kakao_hub, connection).work(burst=True, with_scheduler=False)
-        connection.close()
-    finally:
-        set_hub(None)
+    run_jobs(kakao_hub)
     [late] = received
     assert late["version"] == "2.0" and "접수되었습니다" in texts(late)
     assert counts(kakao_hub)[:2] == (1, 1)

@@ -18,6 +18,7 @@ from channels.kakao import skill as kakao_skill
 from intake.hub import Hub
 from intake.models import ConsentEvent, Consultation, ContactPoint, Message, Person
 from tests.conftest import FIXTURES
+from tests.integration.conftest import run_jobs
 
 SECRET = "kakao-test-secret"
 BOT_ID = "6531be77c4f0d21a9b8e5f13"  # the fixture's bot
@@ -323,29 +324,13 @@ def test_slow_database_still_answers_in_time_and_the_write_completes(kakao_hub, 
     assert counts(kakao_hub)[0] == 1
 
 
-def test_slow_database_with_callback_url_answers_late_through_the_callback(kakao_hub, client,
-                                                                           monkeypatch):
+def test_slow_database_with_callback_url_answers_late_through_the_callback(
+        kakao_hub, client, monkeypatch, kakao_callback_server):
     """With Kakao's callback API the in-time answer is `useCallback`; the final answer is
     posted once to `userRequest.callbackUrl` by the worker after the write completes."""
     import threading
 
-    from werkzeug.serving import make_server
-    from werkzeug.wrappers import Request, Response
-
-    from workers.context import set_hub
-    from workers.queues import make_worker, worker_connection
-    from workers.relay import relay_once
-
-    received: list[dict[str, Any]] = []
-
-    def kakao(environ: Any, start_response: Any) -> Any:
-        received.append(json.loads(Request(environ).get_data()))
-        return Response(json.dumps({"taskId": "t", "status": "SUCCESS"}),
-                        content_type="application/json")(environ, start_response)
-
-    server = make_server("127.0.0.1", 0, kakao, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    url, received = kakao_callback_server
     real = kakao_skill.receive_once
 
     def slow(db: Any, inquiry: Any, clinic: Any) -> Any:
@@ -359,35 +344,24 @@ def test_slow_database_with_callback_url_answers_late_through_the_callback(kakao
         real_queue_callback(*args)  # its transaction is committed when this returns
         queued.set()
 
-    try:
-        post(client, payload())
-        for text in ("동의", "김민지", "010-2345-6789", "저장 동의"):
-            say(client, text)
-        monkeypatch.setattr(kakao_skill, "receive_once", slow)
-        monkeypatch.setattr(kakao_skill, "queue_callback", queue_callback)
-        body = payload("예", params={})
-        body["userRequest"]["callbackUrl"] = f"http://127.0.0.1:{server.server_port}/cb/once"
-        started = time.monotonic()
-        answer = post(client, body).get_json()
-        assert time.monotonic() - started < 4.0
-        assert answer["version"] == "2.0" and answer["useCallback"] is True
-        assert "접수 중" in answer["data"]["text"]
-        # Wait for the job to be queued without touching the connection the writer uses.
-        assert queued.wait(15), "the callback job was not queued"
-        set_hub(kakao_hub)
-        try:
-            relay_once(kakao_hub)
-            connection = worker_connection(kakao_hub.redis_url)
-            make_worker(kakao_hub, connection).work(burst=True, with_scheduler=False)
-            connection.close()
-        finally:
-            set_hub(None)
-        [late] = received
-        assert late["version"] == "2.0" and "접수되었습니다" in texts(late)
-        assert counts(kakao_hub)[0] == 1
-    finally:
-        server.shutdown()
-        thread.join(5)
+    post(client, payload())
+    for text in ("동의", "김민지", "010-2345-6789", "저장 동의"):
+        say(client, text)
+    monkeypatch.setattr(kakao_skill, "receive_once", slow)
+    monkeypatch.setattr(kakao_skill, "queue_callback", queue_callback)
+    body = payload("예", params={})
+    body["userRequest"]["callbackUrl"] = url
+    started = time.monotonic()
+    answer = post(client, body).get_json()
+    assert time.monotonic() - started < 4.0
+    assert answer["version"] == "2.0" and answer["useCallback"] is True
+    assert "접수 중" in answer["data"]["text"]
+    # Wait for the job to be queued without touching the connection the writer uses.
+    assert queued.wait(15), "the callback job was not queued"
+    run_jobs(kakao_hub)
+    [late] = received
+    assert late["version"] == "2.0" and "접수되었습니다" in texts(late)
+    assert counts(kakao_hub)[0] == 1
 
 
 def test_redis_down_answers_politely_and_stores_nothing(kakao_hub, client):
