@@ -13,6 +13,10 @@ write is pending (stage `submitting`, marker `pending_key`) every message gets "
 and stores nothing. Text that arrives after the flow ended becomes a new message in the same
 consultation.
 
+Every sentence shown to the person is the clinic's configuration, not code: the `kakao.*` notice
+texts (`intake/notices/default.json`, overridable per clinic in `NOTICES_DIR`), read through
+`kakao_text`. What stays here are the words the bot also parses back as input.
+
 Called by `channels.kakao.skill` and `channels.kakao.pending` (the recovery of late writes).
 """
 
@@ -33,20 +37,23 @@ from intake.contacts import InvalidContact, is_mobile, normalise_phone
 from intake.inquiry import ConsentChoice, ContactValue, Inquiry, Profile, Receipt
 from intake.vocab import Channel, ConsentAction, ConsentMethod, ConsentPurpose
 
+# The chatbot speaks Korean: its notice texts and consent notices are read in this locale.
+LOCALE = "ko"
+# Protocol, not notice text: these button labels (and the interest labels and words and the
+# parameter names below) are compared with what the person sends back, so they are code; a
+# clinic that changed them in its notices would break the conversation.
 AGREE, DISAGREE = "동의", "동의 안 함"
 YES, NO = "예", "아니요"
 # The health step has its own labels: an equal utterance within 10 s would be a repeat.
 HEALTH_AGREE, HEALTH_DISAGREE = "저장 동의", "저장 안 함"
 SKIP = "건너뛰기"
-REFUSED_TEXT = ("동의하지 않으셔서 상담 신청을 접수하지 않았습니다. 입력하신 내용은 저장하지 "
-                "않았습니다. 다시 신청하시려면 언제든 메시지를 보내 주세요.")
-SUBMITTING_TEXT = "상담 신청을 접수 중입니다. 잠시 후 다시 확인해 주세요."
 # After the flow ended, how long the person's consultation is remembered for follow-up text.
 SEEN_TTL = 30 * 24 * 3600
 # Later free text: one provider id per request fingerprint and 10-second bucket (the repeat
 # window), so a repeat that outlives its Redis marker is still stored once.
 TEXT_BUCKET_SECONDS = 10
 
+# Quick-reply labels of the interest step, parsed back by `interest_code` (protocol, as above).
 INTEREST_LABELS: dict[str, str] = {
     "eyes": "눈", "nose": "코", "contouring": "윤곽", "breast": "가슴", "body": "바디",
     "skin": "피부", "lifting": "리프팅", "other": "기타",
@@ -141,6 +148,11 @@ def interest_code(text: str, clinic: Clinic) -> str | None:
     return None
 
 
+def kakao_text(clinic: Clinic, key: str, /, **values: Any) -> str:
+    """The clinic's text `key` (a `kakao.*` notice) in the chatbot's locale."""
+    return clinic.notices.text(key, LOCALE, **values)
+
+
 def _mobile(raw: str) -> str | None:
     try:
         value = normalise_phone(raw)
@@ -189,15 +201,20 @@ class ConsultationFlow:
 
     # -- texts --------------------------------------------------------------------------------
 
+    def _text(self, key: str, /, **values: Any) -> str:
+        return kakao_text(self._clinic, key, **values)
+
+    def _consent_notice(self, key: str) -> str:
+        n = self._clinic.notices.consent(key, LOCALE)
+        return self._text("kakao.notice", title=n.title, purpose=n.purpose, items=n.items,
+                          retention=n.retention, refusal=n.refusal)
+
     def _notice(self) -> str:
-        n = self._clinic.notices.consent("consent.collection", "ko")
-        return (f"[{n.title}]\n- 목적: {n.purpose}\n- 항목: {n.items}\n- 보유 기간: {n.retention}\n"
-                f"- {n.refusal}\n동의하시면 '{AGREE}'를 눌러 주세요.")
+        return (self._consent_notice("consent.collection") + "\n"
+                + self._text("kakao.consent_ask", agree=AGREE))
 
     def _health_notice(self) -> str:
-        n = self._clinic.notices.consent("consent.sensitive_health", "ko")
-        return (f"[{n.title}]\n- 목적: {n.purpose}\n- 항목: {n.items}\n- 보유 기간: {n.retention}\n"
-                f"- {n.refusal}")
+        return self._consent_notice("consent.sensitive_health")
 
     def _interest_replies(self) -> tuple[str, ...]:
         labels = [INTEREST_LABELS.get(code, code) for code in self._clinic.interests]
@@ -208,26 +225,26 @@ class ConsultationFlow:
         if stage == "consent":
             return Turn((*prefix, self._notice()), (AGREE, DISAGREE))
         if stage == "name":
-            return Turn((*prefix, "상담을 위해 성함을 알려 주세요."))
+            return Turn((*prefix, self._text("kakao.ask_name")))
         if stage == "phone":
-            return Turn((*prefix, "연락받으실 휴대폰 번호를 알려 주세요. (예: 010-1234-5678)"))
+            return Turn((*prefix, self._text("kakao.ask_phone")))
         if stage == "interest":
-            return Turn((*prefix, "관심 부위를 선택해 주세요."), self._interest_replies())
+            return Turn((*prefix, self._text("kakao.ask_interest")), self._interest_replies())
         if stage == "health":
-            return Turn((*prefix, self._health_notice(),
-                         "관심 부위를 상담 자료로 저장하는 데 동의하시나요?"),
+            return Turn((*prefix, self._health_notice(), self._text("kakao.ask_health")),
                         (HEALTH_AGREE, HEALTH_DISAGREE))
         if stage == "time":
-            return Turn((*prefix, "희망 상담 시간을 알려 주세요. (예: 평일 오후, 토요일 오전)"))
+            return Turn((*prefix, self._text("kakao.ask_time")))
         if stage == "confirm":
-            return Turn((*prefix, self._summary(state), "이대로 접수할까요?"), (YES, NO))
+            return Turn((*prefix, self._summary(state), self._text("kakao.ask_confirm")),
+                        (YES, NO))
         raise ValueError(stage)
 
     def _summary(self, state: FlowState) -> str:
         interest = INTEREST_LABELS.get(state.interest, state.interest) if state.interest \
             and state.health else "-"
-        return (f"성함: {state.name}\n휴대폰 번호: {state.phone}\n관심 부위: {interest}\n"
-                f"희망 상담 시간: {state.preferred or '-'}")
+        return self._text("kakao.summary", name=state.name, phone=state.phone,
+                          interest=interest, preferred=state.preferred or "-")
 
     # -- the turn -----------------------------------------------------------------------------
 
@@ -288,11 +305,11 @@ class ConsultationFlow:
         # Outlives the state, so that a late answer is told the conversation expired.
         self._redis.set(seen_key(request.user_key), json.dumps({"in_flow": True}),
                         ex=SEEN_TTL)
-        greeting = (f"안녕하세요, {self._clinic.name}입니다. 상담 신청을 도와드릴게요.",)
         if expired:
-            greeting = ("이전 대화가 시간이 지나 종료되었습니다. 번거로우시겠지만 처음부터 "
-                        "다시 안내해 드릴게요.",)
-        return self._ask(state, greeting)
+            greeting = self._text("kakao.expired")
+        else:
+            greeting = self._text("kakao.greeting", clinic=self._clinic.display_name(LOCALE))
+        return self._ask(state, (greeting,))
 
     def _continue(self, request: SkillRequest, state: FlowState, now: datetime) -> Turn:
         text = request.utterance
@@ -303,28 +320,27 @@ class ConsultationFlow:
                 # The write of this flow is promised and still pending (a slow database, or a
                 # web process that died: the periodic recovery commits it): nothing to ask,
                 # and nothing is stored twice.
-                return Turn((SUBMITTING_TEXT,))
+                return Turn((self._text("kakao.submitting"),))
             # No marker and not done: the request ended before its write was promised (the
             # process died in between). Nothing was said to be received: confirm again.
             state.stage = "confirm"
             self._save(request.user_key, state)
-            return self._ask(state, ("접수가 완료되지 않았습니다. 아래 내용으로 다시 "
-                                     "접수할까요?",))
+            return self._ask(state, (self._text("kakao.not_completed"),))
         if stage == "consent":
             if text == DISAGREE:
                 self._clear(request.user_key)
-                return Turn((REFUSED_TEXT,))
+                return Turn((self._text("kakao.refused"),))
             if text != AGREE:
-                return self._ask(state, ("상담 신청을 위해 아래 내용에 동의가 필요합니다.",))
+                return self._ask(state, (self._text("kakao.consent_required"),))
             state.consented_at = now.isoformat()
         elif stage == "name":
             if not text or len(text) > 50:
-                return self._ask(state, ("성함을 50자 이내로 입력해 주세요.",))
+                return self._ask(state, (self._text("kakao.name_invalid"),))
             state.name = text
         elif stage == "phone":
             phone = _mobile(text)
             if phone is None:
-                return self._ask(state, ("휴대폰 번호를 확인하지 못했습니다. 다시 입력해 주세요.",))
+                return self._ask(state, (self._text("kakao.phone_invalid"),))
             state.phone = phone
         elif stage == "interest":
             if text == SKIP:
@@ -332,7 +348,7 @@ class ConsultationFlow:
             else:
                 code = interest_code(text, self._clinic)
                 if code is None:
-                    return self._ask(state, ("아래에서 관심 부위를 선택해 주세요.",))
+                    return self._ask(state, (self._text("kakao.interest_invalid"),))
                 state.interest = code
         elif stage == "health":
             if text not in (HEALTH_AGREE, HEALTH_DISAGREE, AGREE, DISAGREE):
@@ -346,7 +362,7 @@ class ConsultationFlow:
             if text == NO:
                 state.name = state.phone = state.interest = state.preferred = None
                 state.interest_skipped, state.health = False, None
-                prefix = ("처음부터 다시 입력해 주세요.",)
+                prefix = (self._text("kakao.restart"),)
             elif text == YES:
                 return self._submit(request, state, now)
             else:
@@ -358,7 +374,7 @@ class ConsultationFlow:
 
     def _submit(self, request: SkillRequest, state: FlowState, now: datetime) -> Turn:
         notices = self._clinic.notices
-        evidence = {**notices.consent("consent.collection", "ko").evidence(),
+        evidence = {**notices.consent("consent.collection", LOCALE).evidence(),
                     "flow_id": state.flow_id, "answer": AGREE,
                     "consented_at": state.consented_at or now.isoformat()}
         consents = [ConsentChoice(ConsentPurpose.REPLY, ConsentAction.GRANT,
@@ -368,9 +384,10 @@ class ConsultationFlow:
                 ConsentPurpose.SENSITIVE_HEALTH,
                 ConsentAction.GRANT if state.health else ConsentAction.REFUSE,
                 ConsentMethod.KAKAO_FLOW,
-                evidence={**notices.consent("consent.sensitive_health", "ko").evidence(),
+                evidence={**notices.consent("consent.sensitive_health", LOCALE).evidence(),
                           "flow_id": state.flow_id}))
         interests = (state.interest,) if state.interest and state.health else ()
+        # The stored message's body, for the counsellors (not a text shown to the person).
         body = "카카오톡 상담 신청" + (f": {state.first_utterance}" if state.first_utterance
                                   else "")
         assert state.phone is not None
@@ -378,7 +395,7 @@ class ConsultationFlow:
             channel=Channel.KAKAO, provider_id=f"kakao:flow:{state.flow_id}", received_at=now,
             contacts=(ContactValue("kakao", request.user_key), ContactValue("phone", state.phone)),
             name=state.name, body=body,
-            profile=Profile(interests=interests, preferred_hours=state.preferred, locale="ko"),
+            profile=Profile(interests=interests, preferred_hours=state.preferred, locale=LOCALE),
             reply_channel="kakao", consents=tuple(consents),
             # The flow asked for the sensitive-health consent when there was an interest: then
             # health fields are kept only with it (R8); otherwise receive() flags the case.
@@ -387,10 +404,8 @@ class ConsultationFlow:
             raw={"flow_id": state.flow_id, "bot_user_key": request.bot_user_key})
         state.stage = "submitting"
         self._save(request.user_key, state)
-        return Turn((f"상담 신청이 접수되었습니다. {self._clinic.name} 상담실에서 "
-                     "말씀하신 시간에 맞춰 연락드리겠습니다.",), inquiry=inquiry,
-                    pending_texts=("상담 신청을 접수 중입니다… 잠시 후 접수가 완료되며, "
-                                   "상담실에서 연락드리겠습니다.",))
+        return Turn((self._text("kakao.received", clinic=self._clinic.display_name(LOCALE)),),
+                    inquiry=inquiry, pending_texts=(self._text("kakao.receiving"),))
 
     def _follow_up(self, request: SkillRequest, now: datetime, consultation_id: int) -> Turn:
         bucket = int(now.timestamp()) // TEXT_BUCKET_SECONDS
@@ -400,9 +415,8 @@ class ConsultationFlow:
                           body=request.utterance[:4000] or None, reply_channel="kakao",
                           thread_consultation_id=consultation_id,
                           raw={"bot_user_key": request.bot_user_key})
-        return Turn(("메시지를 상담실에 전달했습니다. 확인 후 답변드리겠습니다.",),
-                    inquiry=inquiry,
-                    pending_texts=("메시지를 접수 중입니다… 상담실에서 확인 후 답변드리겠습니다.",))
+        return Turn((self._text("kakao.message_forwarded"),), inquiry=inquiry,
+                    pending_texts=(self._text("kakao.message_receiving"),))
 
 
 def flow_id_of(inquiry: Inquiry) -> str | None:

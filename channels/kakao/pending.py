@@ -29,7 +29,7 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import RedisError
 
-from channels.kakao.flow import ConsultationFlow, flow_id_of, pending_key
+from channels.kakao.flow import ConsultationFlow, flow_id_of, kakao_text, pending_key
 from channels.kakao.skill_payload import skill_response
 from intake.clinic import Clinic
 from intake.contacts import mask_kakao
@@ -59,7 +59,11 @@ RECOVER_AFTER_SECONDS = 10.0
 # Kakao's callbackUrl is valid once, for one minute from the request; keep a safety margin.
 CALLBACK_VALID_SECONDS = 55.0
 CALLBACK_JOB = "kakao_callback"  # outbox job: post a late skill response to callbackUrl
-REJECTED_TEXT = "입력하신 정보로는 접수할 수 없습니다. 처음부터 다시 시도해 주세요."
+
+
+def rejected_text(clinic: Clinic) -> str:
+    """What the person is told when `receive` refuses the inquiry (the clinic's text)."""
+    return kakao_text(clinic, "kakao.rejected")
 
 
 # -- the inquiry as JSON ---------------------------------------------------------------------
@@ -254,7 +258,8 @@ def finish_due(hub: Hub, now: float | None = None, older_than: float | None = No
             flow.failed(pending.user_key, flow_id_of(inquiry))
             if writes.finish(inquiry.provider_id) and pending.callback_valid(time.time()):
                 assert pending.callback_url is not None
-                queue_callback(hub, pending.callback_url, skill_response((REJECTED_TEXT,)))
+                queue_callback(hub, pending.callback_url,
+                               skill_response((rejected_text(hub.clinic),)))
             continue
         except Exception as exc:  # noqa: BLE001 - the marker stays: the next run retries
             log.error("channels.kakao.pending_retry user=%s error=%s",

@@ -47,14 +47,14 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from redis.exceptions import RedisError
 
-from channels.kakao.flow import ConsultationFlow, Turn, flow_id_of
+from channels.kakao.flow import LOCALE, YES, ConsultationFlow, Turn, flow_id_of, kakao_text
 from channels.kakao.pending import (
     CALLBACK_VALID_SECONDS,
-    REJECTED_TEXT,
     PendingWrite,
     PendingWrites,
     commit,
     queue_callback,
+    rejected_text,
 )
 from channels.kakao.skill_payload import BadSkillRequest, SkillRequest, skill_response
 from intake import metrics
@@ -63,6 +63,7 @@ from intake.contacts import mask_kakao
 from intake.errors import error_response
 from intake.hub import Hub, current_hub
 from intake.inquiry import Inquiry, Receipt
+from intake.notices import Notices
 from intake.services.receive import InquiryRejected, receive_once
 
 log = logging.getLogger("channels.kakao.skill")
@@ -74,7 +75,6 @@ REPEAT_WINDOW_SECONDS = 10  # design: a repeat is an equal request within 10 sec
 # Kakao waits 5 s for a skill; the rest of the budget covers Redis, JSON and the network.
 WRITE_WAIT_SECONDS = 3.0
 REPEAT_POLL_SECONDS = 3.5
-TRY_AGAIN = "일시적인 오류로 답변드리지 못했습니다. 잠시 후 다시 시도해 주세요."
 _PENDING = b""
 
 # Shared by every request of this process: the writes that outlive their request run here.
@@ -102,6 +102,17 @@ def _verify(hub: Hub) -> Response | None:
     return None
 
 
+def _try_again(hub: Hub) -> dict[str, Any]:
+    """The answer when the turn failed: the clinic's text, or the shipped one when the clinic's
+    cannot be formatted (this answer must never fail: Kakao would show nothing)."""
+    try:
+        text = kakao_text(hub.clinic, "kakao.try_again")
+    except Exception:  # noqa: BLE001 - a misconfigured override
+        log.exception("channels.kakao.try_again_text_unusable")
+        text = Notices.load().text("kakao.try_again", LOCALE)
+    return skill_response((text,))
+
+
 def _repeat_key(fingerprint: str) -> str:
     return f"intake:kakao:skill:{fingerprint}"
 
@@ -127,7 +138,7 @@ def _late_done(hub: Hub, flow: ConsultationFlow, pending: PendingWrite,
         if exc is not None:
             log.info("channels.kakao.inquiry_rejected user=%s", mask_kakao(pending.user_key))
             flow.failed(pending.user_key, flow_id_of(pending.inquiry))
-            response = skill_response((REJECTED_TEXT,))
+            response = skill_response((rejected_text(hub.clinic),))
         else:
             response = skill_response(pending.texts, pending.quick_replies)
         owner = PendingWrites(hub.redis).finish(provider_id)
@@ -177,7 +188,7 @@ def _store(hub: Hub, flow: ConsultationFlow, skill: SkillRequest, turn: Turn) ->
     except FutureTimeout:
         future.add_done_callback(partial(_late_done, hub, flow, pending))
         log.warning("channels.kakao.write_pending user=%s", mask_kakao(skill.user_key))
-        texts = turn.pending_texts or ("접수 중입니다…",)
+        texts = turn.pending_texts or (kakao_text(hub.clinic, "kakao.receiving_short"),)
         if skill.callback_url:
             return {"version": "2.0", "useCallback": True, "data": {"text": texts[0]}}
         return skill_response(texts)
@@ -185,14 +196,13 @@ def _store(hub: Hub, flow: ConsultationFlow, skill: SkillRequest, turn: Turn) ->
         log.info("channels.kakao.inquiry_rejected field=%s", exc.field)
         flow.failed(skill.user_key, flow_id_of(turn.inquiry))
         _clear(writes, provider_id)
-        return skill_response((REJECTED_TEXT,))
+        return skill_response((rejected_text(hub.clinic),))
     except Exception:
         log.exception("channels.kakao.write_failed user=%s", mask_kakao(skill.user_key))
         # The person is told to send it again, so no recovery commits it behind their back.
         flow.failed(skill.user_key, flow_id_of(turn.inquiry), retry=True)
         _clear(writes, provider_id)
-        return skill_response(("일시적인 오류로 접수하지 못했습니다. '예'를 눌러 다시 "
-                               "시도해 주세요.",), ("예",))
+        return skill_response((kakao_text(hub.clinic, "kakao.write_failed", yes=YES),), (YES,))
     _clear(writes, provider_id)
     return skill_response(turn.texts, turn.quick_replies)
 
@@ -214,7 +224,7 @@ def _await_first(hub: Hub, key: str) -> dict[str, Any]:
             answer: dict[str, Any] = json.loads(cached)
             return answer
         if time.monotonic() >= deadline or cached is None:
-            return skill_response(("접수 중입니다… 잠시 후 다시 확인해 주세요.",))
+            return skill_response((kakao_text(hub.clinic, "kakao.repeat_wait"),))
         time.sleep(0.05)
 
 
@@ -247,7 +257,7 @@ def skill() -> Response | tuple[Response, int]:
     except RedisError:
         # The conversation state lives in Redis: without it the bot cannot hold a dialogue.
         log.exception("channels.kakao.redis_unavailable")
-        return jsonify(skill_response((TRY_AGAIN,)))
+        return jsonify(_try_again(hub))
     except Exception:
         # Never a 500 to Kakao: the person is asked to try again, and a retry is not a repeat.
         log.exception("channels.kakao.skill_failed user=%s", mask_kakao(skill_request.user_key))
@@ -255,5 +265,5 @@ def skill() -> Response | tuple[Response, int]:
             hub.redis.delete(key)
         except RedisError:
             pass
-        return jsonify(skill_response((TRY_AGAIN,)))
+        return jsonify(_try_again(hub))
     return jsonify(answer)

@@ -18,6 +18,23 @@ from workers.context import set_hub
 from workers.queues import make_worker, worker_connection
 from workers.relay import relay_once
 
+# The KakaoTalk skill settings of the fixtures' bot (shared/fixtures/channels/kakao).
+KAKAO_SECRET = "kakao-test-secret"
+KAKAO_BOT_ID = "6531be77c4f0d21a9b8e5f13"
+
+
+@pytest.fixture
+def kakao_hub(hub: Hub) -> Iterator[Hub]:
+    """The test hub with the KakaoTalk skill's secret and bot id configured."""
+    original = hub.settings
+    hub.settings = original.with_overrides(kakao_skill_secret=KAKAO_SECRET,
+                                           kakao_bot_id=KAKAO_BOT_ID)
+    try:
+        yield hub
+    finally:
+        hub.settings = original
+
+
 
 def run_jobs(hub: Hub, relay: bool = True) -> None:
     """Relay due outbox rows (unless told not to) and run their jobs in a real RQ SimpleWorker,

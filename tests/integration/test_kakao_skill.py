@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,22 +17,11 @@ from channels.kakao import skill as kakao_skill
 from intake.hub import Hub
 from intake.models import ConsentEvent, Consultation, ContactPoint, Message, Person
 from tests.conftest import FIXTURES
+from tests.integration.conftest import KAKAO_SECRET as SECRET
 from tests.integration.conftest import run_jobs
 
-SECRET = "kakao-test-secret"
-BOT_ID = "6531be77c4f0d21a9b8e5f13"  # the fixture's bot
 URL = "/webhooks/kakao/skill"
 PLUSFRIEND_KEY = "Xq7Rk2LmP9sT"
-
-
-@pytest.fixture
-def kakao_hub(hub: Hub) -> Iterator[Hub]:
-    original = hub.settings
-    hub.settings = original.with_overrides(kakao_skill_secret=SECRET, kakao_bot_id=BOT_ID)
-    try:
-        yield hub
-    finally:
-        hub.settings = original
 
 
 def payload(utterance: str | None = None, params: dict[str, str] | None = None,
