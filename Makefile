@@ -35,10 +35,13 @@ test-fast: $(STAMP) ## the suite on PostgreSQL only, no lint
 bench: $(STAMP) ## intake throughput and latency against a bare endpoint (PostgreSQL)
 	$(BIN)/python bench/intake_bench.py
 
+profile: $(STAMP) ## where an inquiry's CPU goes, part by part, beside the bare endpoint
+	$(BIN)/python bench/intake_profile.py
+
 reformat: $(STAMP) ## let ruff fix what it can
 	$(BIN)/ruff check --fix .
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
-.PHONY: help install run lint test test-fast bench reformat clean
+.PHONY: help install run lint test test-fast bench profile reformat clean

@@ -164,6 +164,37 @@ def drive(port: int, path: str, total: int, concurrency: int,
     return time.perf_counter() - start, latencies, errors
 
 
+def process_cpu(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the gunicorn processes, by PostgreSQL (Linux /proc) and by
+    this client, so each route's cost per request is measured, not guessed."""
+    tick = os.sysconf("SC_CLK_TCK")
+    own = os.times()
+    totals = {"web": 0.0, "postgres": 0.0, "client": own.user + own.system}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        ppid, cpu = int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+        if int(entry.name) == server_pid or ppid == server_pid:
+            totals["web"] += cpu
+        elif name.startswith("postgres"):
+            totals["postgres"] += cpu
+    return totals
+
+
+def measured(server_pid: int, run: Callable[[], tuple[float, list[float], int]]
+             ) -> tuple[tuple[float, list[float], int], dict[str, float]]:
+    before = process_cpu(server_pid)
+    result = run()
+    after = process_cpu(server_pid)
+    return result, {k: after[k] - before[k] for k in before}
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -203,16 +234,22 @@ def main() -> None:
         drive(port, "/api/v1/inquiries", 300, args.concurrency)
         if args.sms:
             drive(port, SMS_PATH, 300, args.concurrency, next_signed, 200)
-        results: dict[str, list[tuple[float, list[float], int]]] = {"bare": [], "intake": []}
+        routes: dict[str, Callable[[], tuple[float, list[float], int]]] = {
+            "bare": lambda: drive(port, "/bench/bare", args.requests, args.concurrency),
+            "intake": lambda: drive(port, "/api/v1/inquiries", args.requests,
+                                    args.concurrency)}
         if args.sms:
-            results["sms"] = []
+            routes["sms"] = lambda: drive(port, SMS_PATH, args.requests, args.concurrency,
+                                          next_signed, 200)
+        results: dict[str, list[tuple[float, list[float], int]]] = {name: [] for name in routes}
+        cpu: dict[str, dict[str, float]] = {
+            name: {"web": 0.0, "postgres": 0.0, "client": 0.0} for name in routes}
         for _ in range(args.rounds):  # interleaved, so all see the same machine state
-            results["bare"].append(drive(port, "/bench/bare", args.requests, args.concurrency))
-            results["intake"].append(drive(port, "/api/v1/inquiries", args.requests,
-                                           args.concurrency))
-            if args.sms:
-                results["sms"].append(drive(port, SMS_PATH, args.requests, args.concurrency,
-                                            next_signed, 200))
+            for name, run in routes.items():
+                result, used = measured(server.pid, run)
+                results[name].append(result)
+                for part, seconds in used.items():
+                    cpu[name][part] += seconds
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -220,6 +257,7 @@ def main() -> None:
     print(f"gunicorn gthread {args.workers}x{args.threads}, {args.concurrency} keep-alive "
           f"clients, {args.rounds} rounds x {args.requests} requests per route")
     summary = {}
+    requests: dict[str, int] = {}
     for name, runs in results.items():
         seconds = sum(r[0] for r in runs)
         lat = [x for r in runs for x in r[1]]
@@ -228,8 +266,21 @@ def main() -> None:
         per_round = [len(r[1]) / r[0] for r in runs]
         summary[name] = rps
         print(f"{name:>7}: {rps:8.1f} req/s (rounds {', '.join(f'{x:.0f}' for x in per_round)})"
-              f"  p50 {pct(lat, 0.50):6.2f} ms  p99 {pct(lat, 0.99):6.2f} ms  errors {errors}")
+              f"  p50 {pct(lat, 0.50):6.2f} ms  p99 {pct(lat, 0.99):6.2f} ms  errors {errors}"
+              f"  CPU per request: gunicorn {cpu[name]['web'] / len(lat) * 1000:.2f} ms,"
+              f" PostgreSQL {cpu[name]['postgres'] / len(lat) * 1000:.2f} ms,"
+              f" client {cpu[name]['client'] / len(lat) * 1000:.2f} ms")
+        requests[name] = len(lat)
     print(f"  ratio: {summary['intake'] / summary['bare']:.2f} (intake / bare; aim >= 0.5)")
+    # The machine's CPU is shared by the server, PostgreSQL and this client, so a route's
+    # throughput is (cores / CPU per request). Even if the intake route's Python cost no more
+    # than the bare endpoint's, PostgreSQL's work for its rows would remain:
+    bare = {part: seconds / requests["bare"] for part, seconds in cpu["bare"].items()}
+    pg = cpu["intake"]["postgres"] / requests["intake"]
+    whole_bare = sum(bare.values())
+    print(f"  bound: {whole_bare / (whole_bare + pg):.2f} (the ratio if the intake route's Python "
+          f"cost what the bare endpoint's does: PostgreSQL's {pg * 1000:.2f} ms per inquiry "
+          f"remains)")
     if "sms" in summary:
         print(f"  ratio: {summary['sms'] / summary['bare']:.2f} (signed twilio sms / bare)")
     engine = create_engine(url)

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from channels.kakao.alimtalk import AdvertisingContent
@@ -54,8 +55,13 @@ def kakao_callback(url: str, response: Mapping[str, Any]) -> int:
 def finish_pending_writes() -> int:
     """Commit the skill writes a web process promised ("접수 중입니다…") but did not finish
     (it died, or its database call failed after the answer); answers how many were committed.
-    Safe to run twice: each inquiry's provider id makes a second commit a replay."""
-    return finish_due(get_hub())
+    Safe to run twice: each inquiry's provider id makes a second commit a replay. The markers
+    live in Redis: while it does not answer there is nothing to read, and the next run goes on."""
+    try:
+        return finish_due(get_hub())
+    except RedisError:
+        log.warning("workers.kakao.pending_redis_unavailable")
+        return 0
 
 
 JOBS: Mapping[str, JobSpec] = {CALLBACK_JOB: JobSpec(func=kakao_callback, queue=DEFAULT)}
@@ -99,17 +105,16 @@ def sms_fallback(hub: Hub, delivery_id: int, error: BaseException) -> int | None
                      decision.reason)
             return None
         # Same text, same purpose: the SMS delivery is decided again at its own send time.
-        fallback = schedule_delivery(
+        fallback_id = schedule_delivery(
             session, channel="sms", purpose=delivery.purpose, recipient=phone,
             body=delivery.body, person_id=person.id, consultation_id=delivery.consultation_id,
             headers={"fallback_of": delivery.id})
-        session.flush()
-        delivery.headers = {**(delivery.headers or {}), "sms_fallback_id": fallback.id}
+        delivery.headers = {**(delivery.headers or {}), "sms_fallback_id": fallback_id}
         advance(delivery, DeliveryStatus.FAILED,
-                f"{error}; SMS fallback scheduled (delivery {fallback.id})"[:500])
+                f"{error}; SMS fallback scheduled (delivery {fallback_id})"[:500])
         log.info("workers.kakao.fallback_scheduled delivery=%s fallback=%s", delivery_id,
-                 fallback.id)
-        return fallback.id
+                 fallback_id)
+        return fallback_id
 
 
 # The delivery job calls this after an AlimTalk delivery failed for good (R56: the informational

@@ -4,12 +4,22 @@ R47 result notice when the inquiry changed marketing consent) and the guardian r
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from intake.clinic import Clinic
-from intake.models import Person
 
 
-def acknowledgement(clinic: Clinic, person: Person, at: datetime,
+class Addressee(Protocol):
+    """Whom a text is written to: a stored person, or the row `receive` has just written."""
+
+    @property
+    def name(self) -> str | None: ...
+
+    @property
+    def locale(self) -> str | None: ...
+
+
+def acknowledgement(clinic: Clinic, person: Addressee, at: datetime,
                     marketing_changes: list[tuple[str, str, str]]) -> tuple[str, str]:
     """(subject, body) in the person's language: inside opening hours a call soon, outside the
     next opening time."""
@@ -44,7 +54,7 @@ def marketing_result(clinic: Clinic, locale: str | None, at: datetime,
     return "\n".join(lines)
 
 
-def guardian_request(clinic: Clinic, person: Person) -> str:
+def guardian_request(clinic: Clinic, person: Addressee) -> str:
     return clinic.notices.text("guardian.request", person.locale,
                                clinic=clinic.display_name(person.locale),
                                child=person.name or "", clinic_phone=clinic.phone)

@@ -4,11 +4,12 @@ report the state with the evidence behind it (R1-R7, R40-R43, R47, R48)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from intake.db import utcnow
@@ -43,28 +44,55 @@ def reconfirm_due(granted_at: datetime) -> datetime:
     return anniversary - timedelta(days=1)
 
 
+@dataclass
+class LedgerState:
+    """The current state of one (purpose, channel) while a ledger is open."""
+
+    action: str
+    since: datetime
+    reconfirm_due: datetime | None = None
+    stored: bool = False  # a consent_states row exists for it
+    changed: bool = False
+
+
+_events, _states = ConsentEvent.__table__, ConsentState.__table__
+_STATE_KEY = ("person_id", "purpose", "channel")
+# Built once: the intake path runs them for every inquiry.
+_READ_STATES = select(_states.c.purpose, _states.c.channel, _states.c.action, _states.c.since,
+                      _states.c.reconfirm_due).where(_states.c.person_id == bindparam("person_id"))
+_INSERT_EVENTS = insert(_events).returning(_events.c.id, sort_by_parameter_order=True)
+_INSERT_STATES = insert(_states)
+_UPDATE_STATES = update(_states).where(
+    *(_states.c[k] == bindparam(f"k_{k}") for k in _STATE_KEY))
+
+
 class Ledger:
     """One person's consent ledger inside one transaction: the current states are read once,
-    events are appended (and states updated) in memory, and the caller's flush writes them all
-    in one batch per table."""
+    events are appended (and states moved) in memory, and `write` stores them all: one
+    statement for the events, one for new states, one for changed states.
 
-    def __init__(self, session: Session, person: Person, states: dict[tuple[str, str],
-                 ConsentState]) -> None:
-        self.session, self.person, self.states = session, person, states
+    Core statements, not ORM objects: every inbound inquiry runs through here (bench/), and the
+    states it reads or writes are not held as objects anywhere else in the request."""
+
+    def __init__(self, session: Session, person_id: int,
+                 states: dict[tuple[str, str], LedgerState]) -> None:
+        self.session, self.person_id, self.states = session, person_id, states
+        self._events: list[dict[str, Any]] = []
 
     @classmethod
-    def of(cls, session: Session, person: Person, is_new: bool = False) -> Ledger:
-        states: dict[tuple[str, str], ConsentState] = {}
+    def of(cls, session: Session, person_id: int, is_new: bool = False) -> Ledger:
+        states: dict[tuple[str, str], LedgerState] = {}
         if not is_new:
-            rows = session.scalars(select(ConsentState).where(
-                ConsentState.person_id == person.id))
-            states = {(r.purpose, r.channel): r for r in rows}
-        return cls(session, person, states)
+            rows = session.connection().execute(_READ_STATES, {"person_id": person_id})
+            states = {(r.purpose, r.channel): LedgerState(r.action, r.since, r.reconfirm_due,
+                                                          stored=True) for r in rows}
+        return cls(session, person_id, states)
 
     def record(self, purpose: str, action: str, method: str, evidence: Mapping[str, Any],
                channel: str | None = None, at: datetime | None = None,
-               recorded_by_id: int | None = None) -> ConsentEvent:
-        """Append one event with its evidence and move the derived state with it."""
+               recorded_by_id: int | None = None) -> None:
+        """Append one event with its evidence and move the derived state with it (stored by
+        `write`)."""
         purpose = ConsentPurpose(purpose)
         action = ConsentAction(action)
         ConsentMethod(method)
@@ -75,22 +103,44 @@ class Ledger:
         if purpose not in CHANNELLED:
             channel = None
         at = at or utcnow()
-        event = ConsentEvent(person=self.person, purpose=purpose, channel=channel,
-                             action=action, method=method, evidence=dict(evidence), at=at,
-                             recorded_by_id=recorded_by_id)
-        self.session.add(event)
         key = (str(purpose), channel or "")
+        self._events.append({
+            "person_id": self.person_id, "purpose": str(purpose), "channel": channel,
+            "action": str(action), "method": str(method), "evidence": dict(evidence), "at": at,
+            "recorded_by_id": recorded_by_id, "_key": key})
         state = self.states.get(key)
         if state is None:
-            state = ConsentState(person=self.person, purpose=purpose, channel=channel or "")
-            self.session.add(state)
-            self.states[key] = state
-        state.action = action
-        state.event = event
-        state.since = at
+            state = self.states[key] = LedgerState(action, at)
+        state.action, state.since = str(action), at
         state.reconfirm_due = (reconfirm_due(at) if purpose == ConsentPurpose.MARKETING
                                and action == ConsentAction.GRANT else None)
-        return event
+        state.changed = True
+
+    def write(self) -> list[int]:
+        """Store the recorded events and the states they moved; answers the new events' ids in
+        the order they were recorded."""
+        if not self._events:
+            return []
+        conn = self.session.connection()
+        keys = [event.pop("_key") for event in self._events]
+        ids = list(conn.execute(_INSERT_EVENTS, self._events).scalars())
+        self._events = []
+        last_event = dict(zip(keys, ids, strict=True))  # the latest event per state wins
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for (purpose, channel), event_id in last_event.items():
+            state = self.states[(purpose, channel)]
+            row = {"person_id": self.person_id, "purpose": purpose, "channel": channel,
+                   "action": state.action, "event_id": event_id, "since": state.since,
+                   "reconfirm_due": state.reconfirm_due}
+            (updates if state.stored else inserts).append(row)
+            state.stored, state.changed = True, False
+        if inserts:
+            conn.execute(_INSERT_STATES, inserts)
+        if updates:
+            conn.execute(_UPDATE_STATES, [{f"k_{k}" if k in _STATE_KEY else k: v
+                                           for k, v in row.items()} for row in updates])
+        return ids
 
     def entries(self) -> dict[tuple[str, str], StateEntry]:
         return {key: StateEntry(s.action, s.since, s.reconfirm_due)
@@ -104,18 +154,17 @@ class Ledger:
 def record_consent(session: Session, person_id: int, purpose: str, action: str, method: str,
                    evidence: Mapping[str, Any], channel: str | None = None,
                    at: datetime | None = None, recorded_by_id: int | None = None) -> ConsentEvent:
-    """Append one event to a person's ledger and update the derived state, flushed."""
-    person = session.get(Person, person_id)
-    if person is None:
+    """Append one event to a person's ledger and update the derived state, stored."""
+    if session.get(Person, person_id) is None:
         raise ConsentError(f"no person {person_id}")
-    event = Ledger.of(session, person).record(purpose, action, method, evidence, channel, at,
-                                              recorded_by_id)
-    session.flush()
-    return event
+    ledger = Ledger.of(session, person_id)
+    ledger.record(purpose, action, method, evidence, channel, at, recorded_by_id)
+    [event_id] = ledger.write()
+    return session.get_one(ConsentEvent, event_id)
 
 
 def load_states(session: Session, person_id: int) -> dict[tuple[str, str], StateEntry]:
-    rows = session.scalars(select(ConsentState).where(ConsentState.person_id == person_id))
+    rows = session.connection().execute(_READ_STATES, {"person_id": person_id})
     return {(r.purpose, r.channel): StateEntry(r.action, r.since, r.reconfirm_due) for r in rows}
 
 

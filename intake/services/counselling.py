@@ -172,15 +172,15 @@ def reply(session: Session, consultation: Consultation, clinic: Clinic, body: st
     session.add(message)
     session.flush()
     headers = _email_threading(session, consultation) if plan.channel == "email" else None
-    delivery = schedule_delivery(session, person_id=consultation.person_id,
-                                 consultation=consultation, message_id=message.id,
-                                 channel=plan.channel, purpose=DeliveryPurpose.REPLY,
-                                 recipient=plan.recipient, body=body, subject=subject,
-                                 headers=headers)
+    delivery_id = schedule_delivery(session, person_id=consultation.person_id,
+                                    consultation_id=consultation.id, message_id=message.id,
+                                    channel=plan.channel, purpose=DeliveryPurpose.REPLY,
+                                    recipient=plan.recipient, body=body, subject=subject,
+                                    headers=headers)
     consultation.last_message_at = max(consultation.last_message_at, now)
     if consultation.status in (ConsultationStatus.NEW, ConsultationStatus.OPEN):
         change_status(session, consultation, ConsultationStatus.WAITING, by, reason="replied")
-    return delivery
+    return session.get_one(Delivery, delivery_id)
 
 
 def release_guardian_hold(session: Session, person: Person, by: int | None,

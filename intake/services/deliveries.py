@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from intake.db import utcnow
-from intake.models import Consultation, Delivery, DeliveryEvent, OutboxRow, Person
+from intake.models import Delivery, DeliveryEvent, OutboxRow
 from intake.vocab import DeliveryStatus
 
 DELIVER_JOB = "deliver"
@@ -42,31 +43,40 @@ def enqueue_delivery(session: Session, delivery: Delivery,
     return row
 
 
+_deliveries, _history, _outbox = (Delivery.__table__, DeliveryEvent.__table__,
+                                  OutboxRow.__table__)
+# Built once: every inquiry's acknowledgement is scheduled through them.
+_INSERT_DELIVERY = insert(_deliveries).returning(_deliveries.c.id)
+_INSERT_HISTORY = insert(_history)
+_INSERT_OUTBOX = insert(_outbox)
+
+
 def schedule_delivery(session: Session, *, channel: str, purpose: str, recipient: str,
-                      body: str, person: Person | None = None, person_id: int | None = None,
-                      consultation: Consultation | None = None,
-                      consultation_id: int | None = None, message_id: int | None = None,
-                      subject: str | None = None,
-                      headers: dict[str, Any] | None = None) -> Delivery:
-    """A queued delivery plus the outbox row that will send it once committed. Takes the
-    person and consultation as objects (not yet flushed is fine) or as ids. Nothing is
-    flushed here, so a caller that needs the delivery's id flushes first."""
+                      body: str, person_id: int, consultation_id: int | None = None,
+                      message_id: int | None = None, subject: str | None = None,
+                      headers: dict[str, Any] | None = None,
+                      available_at: datetime | None = None) -> int:
+    """A queued delivery, its first history entry and the outbox row that will send it once
+    committed (at `available_at`, else now); answers the delivery's id.
+
+    Written at once with Core statements (the rows it names must exist already): this runs
+    for every inbound inquiry, and nothing in the request reads the delivery back as an
+    object. A caller that wants the object loads it by id."""
     now = utcnow()
-    delivery = Delivery(channel=channel, purpose=purpose, recipient=recipient, subject=subject,
-                        body=body, headers=headers, status=DeliveryStatus.QUEUED,
-                        message_id=message_id, attempts=0, created_at=now, updated_at=now)
-    if person is not None:
-        delivery.person = person
-    else:
-        delivery.person_id = person_id  # type: ignore[assignment]
-    if consultation is not None:
-        delivery.consultation = consultation
-    else:
-        delivery.consultation_id = consultation_id
-    delivery.history.append(DeliveryEvent(status=DeliveryStatus.QUEUED, at=now))
-    session.add(delivery)
-    enqueue_delivery(session, delivery)
-    return delivery
+    conn = session.connection()
+    delivery_id: int = conn.execute(_INSERT_DELIVERY, {
+        "consultation_id": consultation_id, "person_id": person_id, "message_id": message_id,
+        "channel": channel, "purpose": str(purpose), "recipient": recipient,
+        "subject": subject, "body": body, "status": DeliveryStatus.QUEUED.value,
+        "reason": None, "provider_id": None, "attempts": 0, "headers": headers,
+        "created_at": now, "updated_at": now}).scalar_one()
+    conn.execute(_INSERT_HISTORY, {"delivery_id": delivery_id,
+                                   "status": DeliveryStatus.QUEUED.value, "reason": None,
+                                   "at": now})
+    conn.execute(_INSERT_OUTBOX, {"job": DELIVER_JOB, "args": {}, "delivery_id": delivery_id,
+                                  "available_at": available_at or now, "relayed_at": None,
+                                  "created_at": now})
+    return delivery_id
 
 
 def advance(delivery: Delivery, status: str, reason: str | None = None,

@@ -99,12 +99,13 @@ def record_opt_out(session: Session, person: Person, channel: str, method: str,
     """`opt_out` for reply, marketing and marketing_night on `channel`; answers False (and
     records nothing) when the person had already opted out there, so a second STOP gets no
     second notice."""
-    ledger = Ledger.of(session, person)
+    ledger = Ledger.of(session, person.id)
     current = ledger.states.get((ConsentPurpose.REPLY, channel))
     if current is not None and current.action == ConsentAction.OPT_OUT:
         return False
     for purpose in OPT_OUT_PURPOSES:
         ledger.record(purpose, ConsentAction.OPT_OUT, method, evidence, channel=channel, at=at)
+    ledger.write()
     return True
 
 
@@ -123,25 +124,25 @@ def apply_keyword(session: Session, clinic: Clinic, *, keyword: Keyword, person_
     if keyword is Keyword.OPT_OUT:
         if not record_opt_out(session, person, channel, method, evidence, at):
             return False
-        session.flush()  # the policy compares the notice with this state's `since`
-        schedule_delivery(session, person=person, consultation_id=consultation_id,
+        schedule_delivery(session, person_id=person.id, consultation_id=consultation_id,
                           channel=channel, purpose=DeliveryPurpose.NOTICE, recipient=recipient,
                           body=opt_out_notice(clinic, at, locale),
                           headers={CONSENT_NOTICE: {"action": "opt_out", "channel": channel,
                                                     "since": at.isoformat()}})
         return True
     if keyword is Keyword.OPT_IN:
-        ledger = Ledger.of(session, person)
+        ledger = Ledger.of(session, person.id)
         current = ledger.states.get((ConsentPurpose.REPLY, channel))
         if current is None or current.action != ConsentAction.OPT_OUT:
             return False  # nothing to restore: the reply basis is already there (R6)
         ledger.record(ConsentPurpose.REPLY, ConsentAction.OPT_IN, method, evidence,
                       channel=channel, at=at)
-        schedule_delivery(session, person=person, consultation_id=consultation_id,
+        ledger.write()
+        schedule_delivery(session, person_id=person.id, consultation_id=consultation_id,
                           channel=channel, purpose=DeliveryPurpose.NOTICE, recipient=recipient,
                           body=opt_in_notice(clinic, at, locale))
         return True
-    schedule_delivery(session, person=person, consultation_id=consultation_id, channel=channel,
-                      purpose=DeliveryPurpose.NOTICE, recipient=recipient,
+    schedule_delivery(session, person_id=person.id, consultation_id=consultation_id,
+                      channel=channel, purpose=DeliveryPurpose.NOTICE, recipient=recipient,
                       body=help_notice(clinic, locale))
     return True

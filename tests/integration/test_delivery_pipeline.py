@@ -430,11 +430,9 @@ def test_r43_sms_advertising_at_night_is_held_until_8(worker_hub, monkeypatch):
     outbox row re-decides it at 08:00 the next morning."""
     receipt = received(worker_hub, inquiry(marketing=("sms",)))
     with worker_hub.db.begin() as session:
-        delivery = schedule_delivery(session, person_id=receipt.person_id, channel="sms",
-                                     purpose="marketing", recipient="+821012345678",
-                                     body="(광고) 이벤트 안내", consultation_id=None)
-        session.flush()
-        delivery_id = delivery.id
+        delivery_id = schedule_delivery(session, person_id=receipt.person_id, channel="sms",
+                                        purpose="marketing", recipient="+821012345678",
+                                        body="(광고) 이벤트 안내", consultation_id=None)
     monkeypatch.setattr(jobs, "utcnow", lambda: datetime(2026, 11, 25, 12, 30, tzinfo=UTC))
     assert jobs.deliver(delivery_id) == "held"
     with worker_hub.db.begin() as session:

@@ -249,11 +249,9 @@ def test_auto_replies_open_nothing_and_are_not_acknowledged(client, hub, headers
 def _sent_delivery(hub: Hub, provider_id: str) -> int:
     receipt = received(hub, inquiry(Channel.EMAIL, phone=None, email="patient@example.net"))
     with hub.db.begin() as session:
-        consultation = session.get(Consultation, receipt.consultation_id)
-        delivery = schedule_delivery(session, person_id=receipt.person_id,
-                                     consultation=consultation, channel="email",
-                                     purpose="reply", recipient="patient@example.net",
-                                     body="답변")
+        delivery = session.get_one(Delivery, schedule_delivery(
+            session, person_id=receipt.person_id, consultation_id=receipt.consultation_id,
+            channel="email", purpose="reply", recipient="patient@example.net", body="답변"))
         delivery.status = "sent"
         delivery.provider_id = provider_id
         session.flush()

@@ -183,11 +183,10 @@ def test_r56_advertising_text_is_not_sent_by_alimtalk_nor_by_sms(stand_in, hub):
     """R49/R56: a reply that mixes in promotion is refused by AlimTalk, with no SMS fallback."""
     person_id, consultation_id = kakao_person(hub)
     with hub.db.begin() as session:
-        reply = schedule_delivery(session, person_id=person_id, consultation_id=consultation_id,
-                                  channel="kakao", purpose="reply", recipient=KAKAO_KEY,
-                                  body="이번 달 쌍꺼풀 20% 할인 이벤트를 안내드립니다.")
-        session.flush()
-        reply_id = reply.id
+        reply_id = schedule_delivery(session, person_id=person_id,
+                                     consultation_id=consultation_id, channel="kakao",
+                                     purpose="reply", recipient=KAKAO_KEY,
+                                     body="이번 달 쌍꺼풀 20% 할인 이벤트를 안내드립니다.")
     assert jobs.deliver(reply_id) == "failed"
     with hub.db.begin() as session:
         refused = session.get(Delivery, reply_id)
@@ -206,10 +205,8 @@ def test_r58_kakao_advertising_at_2100_is_held_even_with_night_consent(stand_in,
         for purpose in (ConsentPurpose.MARKETING, ConsentPurpose.MARKETING_NIGHT):
             record_consent(session, person_id, purpose, ConsentAction.GRANT,
                            ConsentMethod.KAKAO_FLOW, {"flow_id": "m"}, channel="kakao")
-        ad = schedule_delivery(session, person_id=person_id, channel="kakao",
-                               purpose="marketing", recipient=KAKAO_KEY, body="(광고) 안내")
-        session.flush()
-        ad_id = ad.id
+        ad_id = schedule_delivery(session, person_id=person_id, channel="kakao",
+                                  purpose="marketing", recipient=KAKAO_KEY, body="(광고) 안내")
     monkeypatch.setattr(jobs, "utcnow", lambda: datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
     assert jobs.deliver(ad_id) == "held"
     with hub.db.begin() as session:

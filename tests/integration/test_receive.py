@@ -158,3 +158,22 @@ def test_consent_ledger_is_append_only(hub):
     with pytest.raises(DBAPIError), hub.db.begin() as session:
         session.execute(text("UPDATE consent_events SET action = 'withdraw' "
                              "WHERE person_id = :p"), {"p": receipt.person_id})
+
+
+def test_objects_already_in_the_session_see_what_receive_wrote(hub):
+    """`receive` writes new rows with Core statements: a person, consultation or contact point
+    the caller already holds in the same session must not go stale (they reload)."""
+    first = received(hub, inquiry(phone="010-1234-5678"))
+    with hub.db.begin() as session:
+        person = session.get_one(Person, first.person_id)
+        consultation = session.get_one(Consultation, first.consultation_id)
+        assert [cp.kind for cp in person.contact_points] == ["phone"]
+        assert len(consultation.messages) == 1
+        again = receive(session, inquiry(Channel.EMAIL, phone="010-1234-5678",
+                                         email="Kim@Example.com", name="김민수B",
+                                         at=OPEN_TIME + timedelta(hours=1)), hub.clinic)
+        assert again.consultation_id == consultation.id
+        assert sorted(cp.kind for cp in person.contact_points) == ["email", "phone"]
+        assert person.name == "김민수B"
+        assert len(consultation.messages) == 2
+        assert consultation.channels == ["email", "web"]

@@ -440,12 +440,10 @@ def test_bad_input_is_a_clear_4xx(twilio_hub, client):
 def _reply(hub: Hub, consultation_id: int, body: str = "상담 답변입니다") -> int:
     with hub.db.begin() as session:
         consultation = session.get_one(Consultation, consultation_id)
-        delivery = schedule_delivery(session, channel="sms", purpose="reply",
-                                     recipient="+821023456789", body=body,
-                                     person_id=consultation.person_id,
-                                     consultation_id=consultation_id)
-        session.flush()
-        return delivery.id
+        return schedule_delivery(session, channel="sms", purpose="reply",
+                                 recipient="+821023456789", body=body,
+                                 person_id=consultation.person_id,
+                                 consultation_id=consultation_id)
 
 
 @pytest.mark.parametrize("word", ["STOP", "수신거부", "stop", "수신 거부", "중지"])
@@ -729,10 +727,9 @@ def _unknown_delivery(hub: Hub, client: FlaskClient, sid: str, body: str,
     delivery = _sent_delivery(hub, client, sid)
     with hub.db.begin() as session:
         consultation = session.get_one(Consultation, delivery.consultation_id)
-        reply = schedule_delivery(session, channel="sms", purpose="reply",
-                                  recipient=delivery.recipient, body=body,
-                                  person_id=consultation.person_id,
-                                  consultation_id=consultation.id)
+        reply = session.get_one(Delivery, schedule_delivery(
+            session, channel="sms", purpose="reply", recipient=delivery.recipient, body=body,
+            person_id=consultation.person_id, consultation_id=consultation.id))
         reply.status, reply.reason = "sending", UNKNOWN_OUTCOME
         reply.updated_at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
         session.flush()
