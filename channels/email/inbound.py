@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from channels.email import fax as faxes
 from channels.email.parsing import ParsedEmail
@@ -33,7 +33,7 @@ from intake.hub import Hub
 from intake.inquiry import ContactValue, InboundAttachment, Inquiry, Receipt
 from intake.models import Attachment, Delivery, Message
 from intake.services.deliveries import advance, enqueue_job
-from intake.services.receive import InquiryRejected, receive
+from intake.services.receive import InquiryRejected, receive_once
 from intake.vocab import Channel, Direction
 
 log = logging.getLogger(__name__)
@@ -140,11 +140,11 @@ def _inquiry(hub: Hub, parsed: ParsedEmail, fax_channel: bool,
 
 
 def _commit(hub: Hub, inquiry: Inquiry, kept: list[_Kept]) -> Receipt:
+    """`receive` and, for a new message, its stored attachments' keys, fax page counts and
+    refusals, in one transaction (a concurrent copy that wins is answered with its receipt)."""
     fax_channel = inquiry.channel == Channel.FAX
-    with hub.db.begin() as session:
-        receipt = receive(session, inquiry, hub.clinic)
-        if not receipt.created:
-            return receipt
+
+    def after(session: Session, receipt: Receipt) -> None:
         rows = session.scalars(select(Attachment).where(
             Attachment.message_id == receipt.message_id).order_by(Attachment.id)).all()
         for row, item in zip(rows, kept, strict=False):
@@ -159,7 +159,8 @@ def _commit(hub: Hub, inquiry: Inquiry, kept: list[_Kept]) -> Receipt:
             message = session.get(Message, receipt.message_id)
             assert message is not None
             message.redactions = [*message.redactions, *refusals]
-        return receipt
+
+    return receive_once(hub.db, inquiry, hub.clinic, after)
 
 
 def accept(hub: Hub, parsed: ParsedEmail) -> Outcome:
@@ -174,19 +175,7 @@ def accept(hub: Hub, parsed: ParsedEmail) -> Outcome:
     thread_id = None if fax_channel else _thread_consultation(hub, parsed)
     kept = _keep_attachments(hub, parsed, fax_channel)
     inquiry = _inquiry(hub, parsed, fax_channel, kept, thread_id)
-    try:
-        receipt = _commit(hub, inquiry, kept)
-    except IntegrityError:
-        # A concurrent copy of the same message won the unique index: answer its receipt.
-        with hub.db.begin() as session:
-            message = session.scalar(select(Message).where(
-                Message.channel == inquiry.channel, Message.direction == Direction.IN,
-                Message.provider_id == inquiry.provider_id))
-            if message is None:
-                raise
-            receipt = Receipt(consultation_id=message.consultation_id,
-                              person_id=message.consultation.person_id,
-                              message_id=message.id, created=False)
+    receipt = _commit(hub, inquiry, kept)
     channel = str(inquiry.channel)
     log.info("channels.email.received", extra={
         "channel": channel, "created": receipt.created,

@@ -7,12 +7,10 @@ transcription follow through the outbox and Twilio's own callbacks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from twilio.twiml import TwiML
 from twilio.twiml.messaging_response import MessagingResponse
@@ -23,7 +21,7 @@ from channels.twilio.signature import verified
 from channels.twilio.voice import TwilioTranscriber, after_dial, call_response, goodbye
 from intake.contacts import InvalidContact, mask_phone, normalise
 from intake.errors import error_response
-from intake.hub import Hub, current_hub
+from intake.hub import current_hub
 from intake.inquiry import ContactValue, InboundAttachment, Inquiry, Receipt
 from intake.models import Attachment, Consultation, Message
 from intake.redaction import mask_identifiers, mentions_health
@@ -31,7 +29,7 @@ from intake.services.consent import has_sensitive_consent
 from intake.services.deliveries import enqueue_job
 from intake.services.optout import apply_keyword, keyword_of
 from intake.services.provider_status import apply_status
-from intake.services.receive import InquiryRejected, receive
+from intake.services.receive import InquiryRejected, receive_once
 from intake.vocab import Channel, ConsentMethod, Direction
 
 log = logging.getLogger("channels.twilio")
@@ -53,23 +51,6 @@ def _masked(raw: str) -> str:
         return mask_phone(normalise("phone", raw))
     except InvalidContact:
         return "***"
-
-
-def _store(hub: Hub, inquiry: Inquiry, after: Callable[[Session, Receipt], None]) -> Receipt:
-    """`receive` and the channel's own follow-up in ONE transaction (a 2xx means both are
-    committed); a concurrent duplicate that lost the unique-index race gets the first receipt."""
-    try:
-        with hub.db.begin() as session:
-            receipt = receive(session, inquiry, hub.clinic)
-            if receipt.created:
-                after(session, receipt)
-            return receipt
-    except IntegrityError:
-        with hub.db.begin() as session:
-            receipt = receive(session, inquiry, hub.clinic)
-        if receipt.created:
-            raise
-        return receipt
 
 
 def _media(form: MultiDict[str, str]) -> tuple[InboundAttachment, ...]:
@@ -137,7 +118,7 @@ def sms() -> Response:
                           method=ConsentMethod.SMS_KEYWORD, at=at)
 
     try:
-        receipt = _store(hub, inquiry, after)
+        receipt = receive_once(hub.db, inquiry, hub.clinic, after)
     except InquiryRejected as exc:
         log.info("channels.twilio.sms_refused reason=%s", exc.field)
         return error_response(422, "validation_failed", str(exc), fields={exc.field: [str(exc)]})
@@ -168,7 +149,7 @@ def voice() -> Response:
                       contacts=(ContactValue("phone", caller),), subject=CALLBACK_REQUESTED,
                       reply_channel="phone", raw={"call_status": request.form.get("CallStatus")})
     try:
-        receipt = _store(hub, inquiry, lambda session, receipt: None)
+        receipt = receive_once(hub.db, inquiry, hub.clinic)
         log.info("channels.twilio.call_received from=%s consultation=%s created=%s",
                  _masked(caller), receipt.consultation_id, receipt.created)
     except InquiryRejected:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from sqlalchemy import bindparam, insert, select
@@ -270,15 +271,25 @@ def receive(session: Session, inquiry: Inquiry, clinic: Clinic) -> Receipt:
                    created=True, new_consultation=consultation is None, status=status)
 
 
-def receive_once(db: Database, inquiry: Inquiry, clinic: Clinic) -> Receipt:
-    """`receive` in its own transaction; a concurrent duplicate that wins the unique index race
-    is answered with the stored receipt instead of an error."""
+def receive_once(db: Database, inquiry: Inquiry, clinic: Clinic,
+                 after: Callable[[Session, Receipt], None] | None = None) -> Receipt:
+    """`receive` in its own transaction, with `after` (a channel's own follow-up of a new event,
+    e.g. storing its attachments) in the same one, so a 2xx means both are committed.
+
+    A concurrent transaction may win a unique index first: the same event (a provider's retry
+    racing the original) or the same new person's contact point (two first messages at once).
+    PostgreSQL fails the loser only once the winner has committed, so receiving again sees the
+    winner's rows: the stored receipt, or the person and consultation to thread into. Nothing
+    accepted is lost to the race."""
+
+    def attempt() -> Receipt:
+        with db.begin() as session:
+            receipt = receive(session, inquiry, clinic)
+            if receipt.created and after is not None:
+                after(session, receipt)
+            return receipt
+
     try:
-        with db.begin() as session:
-            return receive(session, inquiry, clinic)
+        return attempt()
     except IntegrityError:
-        with db.begin() as session:
-            existing = _find_existing(session, inquiry)
-        if existing is None:
-            raise
-        return existing
+        return attempt()

@@ -1,0 +1,90 @@
+"""Inquiries that race each other in real concurrent PostgreSQL transactions (committed, then
+destroyed): whichever transaction wins a unique index, nothing accepted is lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import func, select
+
+from intake.hub import Hub
+from intake.inquiry import Inquiry, Receipt
+from intake.models import ContactPoint, Message, Person
+from intake.services.receive import receive, receive_once
+from intake.vocab import Channel
+from tests.factories import inquiry
+from workers.retention import destroy_consultations
+
+pytestmark = [pytest.mark.committed, pytest.mark.postgres_only]
+
+
+def in_thread(work: Callable[[], Receipt]) -> tuple[threading.Thread, dict[str, object]]:
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["receipt"] = work()
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def race(hub: Hub, first: Inquiry, second: Inquiry) -> tuple[Receipt, Receipt]:
+    """`first` is received in a transaction held open while `second` runs through
+    `receive_once` in another thread (it waits on the unique index), then `first` commits."""
+    with hub.db.begin() as session:
+        a = receive(session, first, hub.clinic)
+        thread, outcome = in_thread(lambda: receive_once(hub.db, second, hub.clinic))
+        time.sleep(0.5)
+        assert thread.is_alive(), outcome  # waiting for the first transaction
+    thread.join(timeout=10)
+    assert "error" not in outcome, outcome["error"]
+    b = outcome["receipt"]
+    assert isinstance(b, Receipt)
+    return a, b
+
+
+@pytest.fixture
+def consultations(hub: Hub):
+    ids: list[int] = []
+    yield ids
+    with hub.db.begin() as session:
+        destroy_consultations(session, ids)
+
+
+def test_two_first_messages_of_one_new_person_at_once_both_land(hub, consultations):
+    """A web inquiry and an SMS from the same new number at the same moment: the second loses
+    the contact point's unique index, is received again, and threads into the first's
+    consultation (before, it answered 500 and the message was lost)."""
+    phone = f"010-7{uuid.uuid4().int % 1000:03d}-{uuid.uuid4().int % 10000:04d}"
+    first = inquiry(phone=phone, provider_id=f"web-{uuid.uuid4().hex}")
+    second = inquiry(Channel.SMS, phone=phone, provider_id=f"SM{uuid.uuid4().hex}",
+                     body="문자로도 문의드려요")
+    a, b = race(hub, first, second)
+    consultations.extend({a.consultation_id, b.consultation_id})
+    assert b.created and not b.new_consultation
+    assert (b.person_id, b.consultation_id) == (a.person_id, a.consultation_id)
+    with hub.db.begin() as session:
+        assert session.scalar(select(func.count()).select_from(Message).where(
+            Message.consultation_id == a.consultation_id)) == 2
+        [point] = session.scalars(select(ContactPoint).where(ContactPoint.kind == "phone",
+                                                             ContactPoint.person_id == a.person_id))
+        assert session.get(Person, point.person_id) is not None
+
+
+def test_a_provider_retry_racing_the_original_gets_the_first_receipt(hub, consultations):
+    """The same event twice at once (a provider retrying before the first answer): one stored
+    message, and the retry answers the first receipt."""
+    event = inquiry(Channel.SMS, phone=f"010-8{uuid.uuid4().int % 1000:03d}-1234",
+                    provider_id=f"SM{uuid.uuid4().hex}")
+    a, b = race(hub, event, event)
+    consultations.append(a.consultation_id)
+    assert a.created and not b.created
+    assert (b.consultation_id, b.message_id) == (a.consultation_id, a.message_id)
