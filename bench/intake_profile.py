@@ -66,7 +66,6 @@ def main() -> None:
         (api, "client_allowed", "  rate limit (Redis)"),
         (api.InquirySchema, "load", "  validation (marshmallow)"),
         (api, "build_inquiry", "  the Inquiry value"),
-        (api, "_remembered", "  Idempotency-Key look-up (Redis)"),
         (api, "receive_once", "  receive_once (transaction)"),
         (receive, "_find_existing", "    replay check (1 SELECT)"),
         (receive, "resolve_person", "    person and contact points (1 SELECT, 2 INSERT)"),
@@ -74,7 +73,6 @@ def main() -> None:
         (consent.Ledger, "write", "    consent events and states (2 INSERT)"),
         (receive, "_schedule_outbound", "    acknowledgement text + delivery (3 INSERT)"),
         (SessionTransaction, "commit", "    COMMIT"),
-        (api, "_remember", "  Idempotency-Key answer kept (Redis)"),
     ]
     for owner, name, label in parts:
         timed(owner, name, label, spent, calls)

@@ -72,7 +72,9 @@ class Inquiry:
     `reply_channel` is the channel the person asked to be answered on; `consents` are explicit
     choices (the R6 reply basis for the contact points given is derived by the domain).
     `health_fields_asked` says the channel asked up front for the sensitive-health consent (the
-    web form does), so health fields are kept only with it (R8).
+    web form does), so health fields are kept only with it (R8). `request_digest` fingerprints
+    the request where the client chose the provider id (the API's Idempotency-Key), so the same
+    id with other content is refused instead of answered as a replay.
     """
 
     channel: Channel
@@ -91,6 +93,7 @@ class Inquiry:
     consent_method: ConsentMethod = ConsentMethod.INBOUND_MESSAGE
     source_ip: str | None = None
     thread_consultation_id: int | None = None
+    request_digest: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -62,7 +62,8 @@ def consent_choices(data: InquiryData, clinic: Clinic, source: WebSource) -> tup
 
 
 def build_inquiry(data: InquiryData, clinic: Clinic, *, provider_id: str, source: WebSource,
-                  source_ip: str | None, received_at: datetime | None = None) -> Inquiry:
+                  source_ip: str | None, received_at: datetime | None = None,
+                  request_digest: str | None = None) -> Inquiry:
     """The `Inquiry` for `receive`: contacts phone first (the channel a clinic answers first),
     health fields marked as asked up front (R8)."""
     contacts = tuple(ContactValue(kind, value)
@@ -89,5 +90,6 @@ def build_inquiry(data: InquiryData, clinic: Clinic, *, provider_id: str, source
         health_fields_asked=True,
         consent_method=ConsentMethod.WEB_FORM,
         source_ip=source_ip,
+        request_digest=request_digest,
         raw={"source": str(source)},  # no personal data: the validated fields are the record
     )

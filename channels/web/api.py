@@ -2,8 +2,11 @@
 
 Public (no token) and rate-limited per client address. The checks run cheapest first: rate
 limit, `Idempotency-Key`, content type, JSON, fields; a refused request writes nothing to the
-database and is logged by field names only. `Idempotency-Key` becomes the message's provider id,
-so a retry answers the first result (201 again, `Idempotent-Replayed: true`).
+database and is logged by field names only. `Idempotency-Key` becomes the message's provider id
+and the request's SHA-256 is stored with the message, so for as long as the message is kept a
+retry answers the first result (201 again, `Idempotent-Replayed: true`) and the same key with
+another body is 409 `idempotency_key_reused`. Nothing of it lives in Redis: a Redis restart
+cannot turn a reused key into a silently dropped inquiry.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
-from redis.exceptions import RedisError
 
 from channels.web.adapter import WebSource, build_inquiry
 from channels.web.limits import client_allowed
@@ -27,9 +29,9 @@ from intake.api.docs import documented
 from intake.api.request import json_body
 from intake.app import client_address
 from intake.errors import ApiError, error_response
-from intake.hub import Hub, current_hub
+from intake.hub import current_hub
 from intake.inquiry import Receipt
-from intake.services.receive import InquiryRejected, receive_once
+from intake.services.receive import InquiryRejected, ProviderIdReused, receive_once
 
 log = logging.getLogger("channels.web.api")
 
@@ -38,8 +40,6 @@ bp = Blueprint("web_api", __name__, url_prefix="/api/v1")
 IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 # Messages.provider_id holds 255 characters: a longer key is hashed (still stable per key).
 _PROVIDER_ID_MAX = 255
-# How long a key's request fingerprint and first answer are kept for replays.
-REPLAY_TTL = 24 * 3600
 
 
 def provider_id_for(key: str | None) -> str:
@@ -64,38 +64,6 @@ def _idempotency_key() -> str | None:
 def _fingerprint(payload: dict[str, Any]) -> str:
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _replay_key(provider_id: str) -> str:
-    # Hashed: the client's key never becomes part of a Redis key as written.
-    return "intake:web:idempotency:" + hashlib.sha256(provider_id.encode()).hexdigest()
-
-
-def _remembered(hub: Hub, provider_id: str) -> dict[str, Any] | None:
-    """The fingerprint and first answer kept for this key; None when unknown or when Redis does
-    not answer (the database's unique provider id still makes the retry safe)."""
-    try:
-        raw = hub.redis.get(_replay_key(provider_id))
-    except RedisError:
-        log.warning("channels.web.api.replay_cache_unavailable")
-        return None
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _remember(hub: Hub, provider_id: str, fingerprint: str, body: dict[str, Any]) -> None:
-    # Ids and a status only: nothing personal goes into Redis.
-    try:
-        hub.redis.set(_replay_key(provider_id),
-                      json.dumps({"fingerprint": fingerprint, "response": body}),
-                      ex=REPLAY_TTL, nx=True)
-    except RedisError:
-        log.warning("channels.web.api.replay_cache_unavailable")
 
 
 def _answer(body: dict[str, Any], receipt: Receipt) -> Response:
@@ -144,30 +112,20 @@ def create_inquiry() -> Response:
         return _validation_failed(field_errors(exc.messages))
 
     provider_id = provider_id_for(key)
-    fingerprint = _fingerprint(payload)
-    remembered = _remembered(hub, provider_id) if key is not None else None
-    if remembered is not None and remembered.get("fingerprint") != fingerprint:
-        log.info("channels.web.api.refused reason=idempotency_key_reused")
-        metrics.refused(hub.redis, "inquiries", "idempotency_key_reused")
-        return error_response(409, "idempotency_key_reused", "this Idempotency-Key was used "
-                              "with a different request body")
-
     inquiry = build_inquiry(data, hub.clinic, provider_id=provider_id, source=WebSource.API,
-                            source_ip=client_address())
+                            source_ip=client_address(),
+                            request_digest=_fingerprint(payload) if key is not None else None)
     try:
         receipt = receive_once(hub.db, inquiry, hub.clinic)
     except InquiryRejected as exc:
         return _validation_failed({exc.field: [str(exc)]}, reason="rejected")
-
-    if not receipt.created and remembered is not None \
-            and isinstance(remembered.get("response"), dict):
-        body: dict[str, Any] = remembered["response"]
-    else:
-        body = {"consultation_id": receipt.consultation_id, "person_id": receipt.person_id,
-                "message_id": receipt.message_id,
-                "status": receipt.status}
-    if key is not None:
-        _remember(hub, provider_id, fingerprint, body)
+    except ProviderIdReused:
+        log.info("channels.web.api.refused reason=idempotency_key_reused")
+        metrics.refused(hub.redis, "inquiries", "idempotency_key_reused")
+        return error_response(409, "idempotency_key_reused", "this Idempotency-Key was used "
+                              "with a different request body")
+    body = {"consultation_id": receipt.consultation_id, "person_id": receipt.person_id,
+            "message_id": receipt.message_id, "status": receipt.status}
     log.info("channels.web.api.received consultation_id=%s created=%s",
              receipt.consultation_id, receipt.created)
     return _answer(body, receipt)

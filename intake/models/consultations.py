@@ -57,6 +57,9 @@ class Message(Base):
     contact_point_id: Mapped[int | None] = mapped_column(ForeignKey("contact_points.id"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     redactions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # SHA-256 of the request behind an inbound message whose provider id the client chose (the
+    # API's Idempotency-Key): the same key with another body is refused, not replayed.
+    request_digest: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     consultation: Mapped[Consultation] = relationship(back_populates="messages")

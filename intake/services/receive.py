@@ -1,6 +1,7 @@
 """`receive`: one inbound inquiry, from any channel, in one database transaction.
 
-1. idempotency on (channel, provider_id): a replay answers the first receipt and stores nothing;
+1. idempotency on (channel, provider_id): a replay answers the first receipt and stores nothing
+   (the same id with another request digest is refused: `ProviderIdReused`);
 2. identity (`resolve`): normalised contact points find the person (never a name alone), else
    a new one;
 3. threading: the person's open consultation within the window, else a new one;
@@ -72,8 +73,9 @@ _messages, _consultations, _attachments = (Message.__table__, Consultation.__tab
 # Rows that already exist (a known person, an open consultation) are still changed through
 # the ORM, so an object the caller holds stays true.
 _FIND_MESSAGE = (
-    select(_messages.c.id, _consultations.c.id.label("consultation_id"),
-           _consultations.c.person_id, _consultations.c.status)
+    select(_messages.c.id, _messages.c.request_digest,
+           _consultations.c.id.label("consultation_id"), _consultations.c.person_id,
+           _consultations.c.status)
     .join(_consultations, _consultations.c.id == _messages.c.consultation_id)
     .where(_messages.c.channel == bindparam("channel"), _messages.c.direction == Direction.IN.value,
            _messages.c.provider_id == bindparam("provider_id")))
@@ -88,11 +90,19 @@ _INSERT_MESSAGE = insert(_messages).returning(_messages.c.id)
 _INSERT_ATTACHMENTS = insert(_attachments)
 
 
+class ProviderIdReused(ValueError):
+    """The provider id names a stored event whose request had other content (an API client's
+    Idempotency-Key used again for another inquiry): neither a replay nor a new event."""
+
+
 def _find_existing(session: Session, inquiry: Inquiry) -> Receipt | None:
     row = session.connection().execute(_FIND_MESSAGE, {
         "channel": str(inquiry.channel), "provider_id": inquiry.provider_id}).first()
     if row is None:
         return None
+    if inquiry.request_digest and row.request_digest \
+            and inquiry.request_digest != row.request_digest:
+        raise ProviderIdReused(inquiry.provider_id)
     return Receipt(consultation_id=row.consultation_id, person_id=row.person_id,
                    message_id=row.id, created=False, status=row.status)
 
@@ -251,7 +261,8 @@ def receive(session: Session, inquiry: Inquiry, clinic: Clinic) -> Receipt:
         "channel": str(inquiry.channel), "provider_id": inquiry.provider_id,
         "subject": subject, "body": body, "redactions": redacted,
         "contact_point_id": points[(first.kind, first.value)] if first else None,
-        "author_id": None, "created_at": inquiry.received_at}).scalar_one()
+        "author_id": None, "request_digest": inquiry.request_digest,
+        "created_at": inquiry.received_at}).scalar_one()
     attachments = () if minor else inquiry.attachments
     if attachments:
         now = utcnow()

@@ -378,14 +378,28 @@ def test_idempotency_key_replay_answers_the_first_result(client: FlaskClient, hu
     assert len(acks) == 1
 
 
-def test_idempotency_key_replay_without_the_cache_still_answers_the_first(
-        client: FlaskClient, hub: Hub) -> None:
-    """Redis lost the remembered answer: the database's unique provider id still holds."""
+def test_idempotency_key_replay_does_not_depend_on_redis(client: FlaskClient, hub: Hub) -> None:
+    """The key's record is the stored message: after Redis lost everything (this Redis keeps
+    nothing on disk) a retry still answers the first result."""
     first = post(client, MINIMAL, **{"Idempotency-Key": "k-1"})
     hub.redis.flushdb()
     again = post(client, MINIMAL, **{"Idempotency-Key": "k-1"})
     assert again.status_code == 201 and again.json == first.json
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_idempotency_key_reused_after_redis_lost_everything_is_still_409(
+        client: FlaskClient, hub: Hub) -> None:
+    """A reused key with another inquiry is refused even when Redis was emptied meanwhile: it
+    is never answered as a replay, which would drop the new inquiry without a word."""
+    post(client, MINIMAL, **{"Idempotency-Key": "k-3"})
+    hub.redis.flushdb()
+    before = counts(hub)
+    response = post(client, {**MINIMAL, "message": "another inquiry"},
+                    **{"Idempotency-Key": "k-3"})
+    assert response.status_code == 409
+    assert response.json is not None and response.json["error"] == "idempotency_key_reused"
+    assert counts(hub) == before
 
 
 def test_idempotency_key_reused_with_another_body_is_409(client: FlaskClient, hub: Hub) -> None:
