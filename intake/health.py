@@ -16,8 +16,8 @@ def healthz() -> ResponseReturnValue:
     hub = current_hub()
     checks: dict[str, str] = {}
     try:
-        with hub.db.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        with hub.db.begin() as session:  # a session like any request's (SQLite: its lock)
+            session.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         checks["database"] = f"error: {type(exc).__name__}"
