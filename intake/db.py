@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -115,3 +116,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def expire_if_loaded(session: Session, model: type[Base], pk: int | tuple[Any, ...],
+                     *attrs: str) -> None:
+    """A row changed by a Core statement: an object of it already in the session reloads."""
+    obj = session.identity_map.get(identity_key(model, pk))
+    if obj is not None:
+        session.expire(obj, list(attrs) or None)

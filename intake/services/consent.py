@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from intake.db import utcnow
+from intake.db import expire_if_loaded, utcnow
 from intake.models import ConsentEvent, ConsentState, ContactPoint, Person
 from intake.policy import (
     ConsentStates,
@@ -52,18 +52,16 @@ class LedgerState:
     since: datetime
     reconfirm_due: datetime | None = None
     stored: bool = False  # a consent_states row exists for it
-    changed: bool = False
 
 
 _events, _states = ConsentEvent.__table__, ConsentState.__table__
-_STATE_KEY = ("person_id", "purpose", "channel")
 # Built once: the intake path runs them for every inquiry.
 _READ_STATES = select(_states.c.purpose, _states.c.channel, _states.c.action, _states.c.since,
                       _states.c.reconfirm_due).where(_states.c.person_id == bindparam("person_id"))
 _INSERT_EVENTS = insert(_events).returning(_events.c.id, sort_by_parameter_order=True)
 _INSERT_STATES = insert(_states)
-_UPDATE_STATES = update(_states).where(
-    *(_states.c[k] == bindparam(f"k_{k}") for k in _STATE_KEY))
+_UPDATE_STATES = update(_states).where(  # bound as k_*: the SET clause owns the column names
+    *(_states.c[k] == bindparam(f"k_{k}") for k in ("person_id", "purpose", "channel")))
 
 
 class Ledger:
@@ -77,7 +75,7 @@ class Ledger:
     def __init__(self, session: Session, person_id: int,
                  states: dict[tuple[str, str], LedgerState]) -> None:
         self.session, self.person_id, self.states = session, person_id, states
-        self._events: list[dict[str, Any]] = []
+        self._pending: list[tuple[tuple[str, str], dict[str, Any]]] = []  # (state key, event)
 
     @classmethod
     def of(cls, session: Session, person_id: int, is_new: bool = False) -> Ledger:
@@ -104,42 +102,46 @@ class Ledger:
             channel = None
         at = at or utcnow()
         key = (str(purpose), channel or "")
-        self._events.append({
+        self._pending.append((key, {
             "person_id": self.person_id, "purpose": str(purpose), "channel": channel,
             "action": str(action), "method": str(method), "evidence": dict(evidence), "at": at,
-            "recorded_by_id": recorded_by_id, "_key": key})
+            "recorded_by_id": recorded_by_id}))
         state = self.states.get(key)
         if state is None:
             state = self.states[key] = LedgerState(action, at)
         state.action, state.since = str(action), at
         state.reconfirm_due = (reconfirm_due(at) if purpose == ConsentPurpose.MARKETING
                                and action == ConsentAction.GRANT else None)
-        state.changed = True
 
     def write(self) -> list[int]:
         """Store the recorded events and the states they moved; answers the new events' ids in
         the order they were recorded."""
-        if not self._events:
+        if not self._pending:
             return []
         conn = self.session.connection()
-        keys = [event.pop("_key") for event in self._events]
-        ids = list(conn.execute(_INSERT_EVENTS, self._events).scalars())
-        self._events = []
-        last_event = dict(zip(keys, ids, strict=True))  # the latest event per state wins
+        keys = [key for key, _event in self._pending]
+        ids = list(conn.execute(_INSERT_EVENTS, [event for _key, event in self._pending])
+                   .scalars())
+        self._pending = []
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
-        for (purpose, channel), event_id in last_event.items():
+        # dict(): the latest event of each state wins.
+        for (purpose, channel), event_id in dict(zip(keys, ids, strict=True)).items():
             state = self.states[(purpose, channel)]
-            row = {"person_id": self.person_id, "purpose": purpose, "channel": channel,
-                   "action": state.action, "event_id": event_id, "since": state.since,
-                   "reconfirm_due": state.reconfirm_due}
-            (updates if state.stored else inserts).append(row)
-            state.stored, state.changed = True, False
+            values = {"action": state.action, "event_id": event_id, "since": state.since,
+                      "reconfirm_due": state.reconfirm_due}
+            if state.stored:
+                updates.append({"k_person_id": self.person_id, "k_purpose": purpose,
+                                "k_channel": channel, **values})
+                expire_if_loaded(self.session, ConsentState, (self.person_id, purpose, channel))
+            else:
+                inserts.append({"person_id": self.person_id, "purpose": purpose,
+                                "channel": channel, **values})
+                state.stored = True
         if inserts:
             conn.execute(_INSERT_STATES, inserts)
         if updates:
-            conn.execute(_UPDATE_STATES, [{f"k_{k}" if k in _STATE_KEY else k: v
-                                           for k, v in row.items()} for row in updates])
+            conn.execute(_UPDATE_STATES, updates)
         return ids
 
     def entries(self) -> dict[tuple[str, str], StateEntry]:

@@ -14,10 +14,9 @@ from functools import cache
 
 from sqlalchemy import Select, and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
 from intake.contacts import InvalidContact, normalise
-from intake.db import Base, utcnow
+from intake.db import expire_if_loaded, utcnow
 from intake.inquiry import ContactValue, Inquiry
 from intake.models import Consultation, ContactPoint, Person
 from intake.redaction import mask_identifiers
@@ -79,13 +78,6 @@ class NewPerson:
     name: str | None
     locale: str | None
     guardian_phone: str | None
-
-
-def expire_if_loaded(session: Session, model: type[Base], pk: int, *attrs: str) -> None:
-    """A row changed by a Core statement: an object of it already in the session reloads."""
-    obj = session.identity_map.get(identity_key(model, pk))
-    if obj is not None:
-        session.expire(obj, list(attrs) or None)
 
 
 def resolve_person(session: Session, inquiry: Inquiry, contacts: list[Contact],

@@ -19,6 +19,7 @@ from intake.models import (
     OutboxRow,
     Person,
 )
+from intake.services.consent import record_consent
 from intake.services.receive import InquiryRejected, receive
 from intake.vocab import Channel
 from tests.factories import OPEN_TIME, inquiry, received
@@ -177,3 +178,17 @@ def test_objects_already_in_the_session_see_what_receive_wrote(hub):
         assert person.name == "김민수B"
         assert len(consultation.messages) == 2
         assert consultation.channels == ["email", "web"]
+
+
+def test_a_consent_state_held_in_the_session_sees_the_ledger_write(hub):
+    """The ledger writes states with Core statements: a state object already loaded in the
+    session reloads, so a check after an opt-out in the same transaction sees the opt-out."""
+    first = received(hub, inquiry())
+    key = (first.person_id, "reply", "sms")
+    with hub.db.begin() as session:
+        state = session.get_one(ConsentState, key)
+        assert state.action == "grant"
+        record_consent(session, first.person_id, "reply", "opt_out", "sms_keyword",
+                       {"message_sid": "SM-stop"}, channel="sms")
+        assert state.action == "opt_out"
+        assert session.get_one(ConsentState, key) is state
