@@ -67,11 +67,8 @@ def is_minor(inquiry: Inquiry, clinic: Clinic) -> bool:
 _messages, _consultations, _attachments = (Message.__table__, Consultation.__table__,
                                            Attachment.__table__)
 
-# Built once: every inquiry of every channel runs these (bench/ measures the path), and the
-# new rows are written with Core statements, not ORM objects, because the unit of work's
-# bookkeeping for a dozen fresh objects cost more than everything else in the request.
-# Rows that already exist (a known person, an open consultation) are still changed through
-# the ORM, so an object the caller holds stays true.
+# Built once, run for every inquiry: new rows are written with Core statements and rows that
+# exist are changed through the ORM (why: `intake.services.resolve`'s docstring).
 _FIND_MESSAGE = (
     select(_messages.c.id, _messages.c.request_digest,
            _consultations.c.id.label("consultation_id"), _consultations.c.person_id,

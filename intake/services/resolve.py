@@ -81,7 +81,7 @@ class NewPerson:
 
 
 def resolve_person(session: Session, inquiry: Inquiry, contacts: list[Contact],
-                    minor: bool) -> tuple[Person | NewPerson, dict[tuple[str, str], int], bool]:
+                   minor: bool) -> tuple[Person | NewPerson, dict[tuple[str, str], int], bool]:
     """The person the contact points belong to (never found by a name alone), else a new one;
     answers (person, contact point ids by (kind, value), is_new)."""
     conn = session.connection()
@@ -128,11 +128,12 @@ def resolve_person(session: Session, inquiry: Inquiry, contacts: list[Contact],
              "value": c.value, "verified": c.verified, "created_at": now} for c in fresh]
         ).scalars()
         points.update(zip(((c.kind, c.value) for c in fresh), ids, strict=True))
-    for key, (point_id, owner) in known.items():
-        if owner is None and key[0] != "fax" and not threaded:
-            conn.execute(_LINK_POINT, {"point_id": point_id, "person_id": person.id})
-            expire_if_loaded(session, ContactPoint, point_id)
-    if not is_new and (fresh or known):
+    linked = [point_id for (kind, _value), (point_id, owner) in known.items()
+              if owner is None and kind != "fax" and not threaded]
+    for point_id in linked:
+        conn.execute(_LINK_POINT, {"point_id": point_id, "person_id": person.id})
+        expire_if_loaded(session, ContactPoint, point_id)
+    if not is_new and (fresh or linked):
         session.expire(person, ["contact_points"])
     return person, points, is_new
 
