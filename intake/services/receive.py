@@ -106,16 +106,26 @@ def _find_existing(session: Session, inquiry: Inquiry) -> Receipt | None:
 
 def _open_consultation(session: Session, inquiry: Inquiry, person_id: int,
                        is_new_person: bool, clinic: Clinic) -> Consultation | None:
-    """The consultation this inquiry threads into, or None for a new one."""
+    """The consultation this inquiry threads into, locked, or None for a new one."""
     if inquiry.thread_consultation_id is not None:
-        consultation = session.get(Consultation, inquiry.thread_consultation_id)
+        consultation = _locked(session, inquiry.thread_consultation_id)
         if consultation is not None and consultation.person_id == person_id:
             return consultation
     if is_new_person:
         return None
     found = session.connection().execute(_OPEN_CONSULTATION, {
         "person_id": person_id, "since": inquiry.received_at - clinic.thread_window}).scalar()
-    return session.get(Consultation, found) if found is not None else None
+    return _locked(session, found) if found is not None else None
+
+
+def _locked(session: Session, consultation_id: int) -> Consultation | None:
+    """The consultation, read after any concurrent writer of it has committed (FOR UPDATE):
+    two messages threading into it at once would otherwise each merge its channels and
+    interests into the same old list, and the later commit would drop the other's. Pending
+    changes are flushed first: the fresh read must not overwrite them."""
+    session.flush()
+    return session.get(Consultation, consultation_id, with_for_update={"of": Consultation},
+                       populate_existing=True)
 
 
 def _record_consents(ledger: Ledger, inquiry: Inquiry,

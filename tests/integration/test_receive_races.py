@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from intake.hub import Hub
 from intake.inquiry import Inquiry, Receipt
-from intake.models import ContactPoint, Message, Person
+from intake.models import Consultation, ContactPoint, Message, Person
 from intake.services.receive import receive, receive_once
 from intake.vocab import Channel
 from tests.factories import inquiry
@@ -88,3 +88,27 @@ def test_a_provider_retry_racing_the_original_gets_the_first_receipt(hub, consul
     consultations.append(a.consultation_id)
     assert a.created and not b.created
     assert (b.consultation_id, b.message_id) == (a.consultation_id, a.message_id)
+
+
+def test_two_messages_threading_into_one_consultation_at_once_keep_both_channels(
+        hub, consultations):
+    """A known person writes by SMS and by email at the same moment: the second waits for the
+    consultation's row (FOR UPDATE) and merges its channel into the first's list; before, it
+    merged into the old list and its commit dropped the first's channel."""
+    phone = f"010-9{uuid.uuid4().int % 1000:03d}-{uuid.uuid4().int % 10000:04d}"
+    email = f"p{uuid.uuid4().hex[:8]}@example.com"
+    start = received_committed(hub, inquiry(phone=phone, email=email,
+                                             provider_id=f"web-{uuid.uuid4().hex}"))
+    consultations.append(start.consultation_id)
+    by_sms = inquiry(Channel.SMS, phone=phone, provider_id=f"SM{uuid.uuid4().hex}")
+    by_mail = inquiry(Channel.EMAIL, phone=None, email=email,
+                      provider_id=f"<{uuid.uuid4().hex}@example.com>")
+    a, b = race(hub, by_sms, by_mail)
+    assert a.consultation_id == b.consultation_id == start.consultation_id
+    with hub.db.begin() as session:
+        consultation = session.get_one(Consultation, start.consultation_id)
+        assert consultation.channels == ["email", "sms", "web"]
+
+
+def received_committed(hub: Hub, value: Inquiry) -> Receipt:
+    return receive_once(hub.db, value, hub.clinic)
