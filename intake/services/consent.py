@@ -58,6 +58,9 @@ _events, _states = ConsentEvent.__table__, ConsentState.__table__
 # Built once: the intake path runs them for every inquiry.
 _READ_STATES = select(_states.c.purpose, _states.c.channel, _states.c.action, _states.c.since,
                       _states.c.reconfirm_due).where(_states.c.person_id == bindparam("person_id"))
+# A ledger about to write reads its states FOR UPDATE: two changes for one person at once (two
+# STOP messages) are decided one after the other, on fresh states (one opt-out, one notice).
+_LOCK_STATES = _READ_STATES.with_for_update()
 _INSERT_EVENTS = insert(_events).returning(_events.c.id, sort_by_parameter_order=True)
 _INSERT_STATES = insert(_states)
 _UPDATE_STATES = update(_states).where(  # bound as k_*: the SET clause owns the column names
@@ -81,7 +84,7 @@ class Ledger:
     def of(cls, session: Session, person_id: int, is_new: bool = False) -> Ledger:
         states: dict[tuple[str, str], LedgerState] = {}
         if not is_new:
-            rows = session.connection().execute(_READ_STATES, {"person_id": person_id})
+            rows = session.connection().execute(_LOCK_STATES, {"person_id": person_id})
             states = {(r.purpose, r.channel): LedgerState(r.action, r.since, r.reconfirm_due,
                                                           stored=True) for r in rows}
         return cls(session, person_id, states)

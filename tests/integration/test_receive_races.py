@@ -7,13 +7,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from intake.hub import Hub
 from intake.inquiry import Inquiry, Receipt
-from intake.models import Consultation, ContactPoint, Message, Person
+from intake.models import ConsentEvent, Consultation, ContactPoint, Message, Person
+from intake.services.optout import record_opt_out
 from intake.services.receive import receive, receive_once
 from intake.vocab import Channel
 from tests.factories import inquiry
@@ -112,3 +115,37 @@ def test_two_messages_threading_into_one_consultation_at_once_keep_both_channels
 
 def received_committed(hub: Hub, value: Inquiry) -> Receipt:
     return receive_once(hub.db, value, hub.clinic)
+
+
+def test_two_stop_messages_at_once_record_one_opt_out_and_one_notice(hub, consultations):
+    """R42/R47: a person who sends STOP twice at once (two webhooks in flight) is opted out
+    once and told once: the second ledger waits for the first's states (FOR UPDATE) and finds
+    the opt-out already there."""
+    phone = f"010-6{uuid.uuid4().int % 1000:03d}-{uuid.uuid4().int % 10000:04d}"
+    start = received_committed(hub, inquiry(Channel.SMS, phone=phone,
+                                            provider_id=f"SM{uuid.uuid4().hex}"))
+    consultations.append(start.consultation_id)
+    now = datetime.now(UTC)
+
+    def stop(session: Session) -> bool:
+        return record_opt_out(session, session.get_one(Person, start.person_id), "sms",
+                              "sms_keyword", {"message_sid": f"SM{uuid.uuid4().hex}"}, now)
+
+    with hub.db.begin() as session:
+        assert stop(session)
+        outcome: dict[str, bool] = {}
+
+        def second() -> None:
+            with hub.db.begin() as other:
+                outcome["changed"] = stop(other)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive()  # waiting for the first opt-out's states
+    thread.join(timeout=10)
+    assert outcome == {"changed": False}
+    with hub.db.begin() as session:
+        opt_outs = session.scalar(select(func.count()).select_from(ConsentEvent).where(
+            ConsentEvent.person_id == start.person_id, ConsentEvent.action == "opt_out"))
+        assert opt_outs == 3  # reply, marketing, marketing_night: once
