@@ -55,6 +55,13 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def storable_text(text: str) -> tuple[str, list[str]]:
+    """Free text from a channel as it is stored: NUL characters dropped (PostgreSQL refuses
+    them in text, and a broken mail client's NUL must not make the message unstorable), then
+    identifiers masked (`mask_identifiers`)."""
+    return mask_identifiers(text.replace("\x00", ""))
+
+
 def mask_identifiers(text: str) -> tuple[str, list[str]]:
     """Mask RRNs (R9, to `YYMMDD-*******`) and Luhn-valid card numbers (R24, to
     `****-****-****-1234`) in `text`. Returns the masked text and the kinds redacted

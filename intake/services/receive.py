@@ -24,7 +24,7 @@ from intake.clinic import Clinic
 from intake.db import Database, utcnow
 from intake.inquiry import Inquiry, Receipt
 from intake.models import Attachment, Consultation, Message, Person
-from intake.redaction import mask_identifiers, mentions_health
+from intake.redaction import mentions_health, storable_text
 from intake.services.acknowledgement import acknowledgement, guardian_request
 from intake.services.consent import Ledger
 from intake.services.deliveries import schedule_delivery
@@ -217,8 +217,8 @@ def receive(session: Session, inquiry: Inquiry, clinic: Clinic) -> Receipt:
     consultation = _open_consultation(session, inquiry, person.id, is_new_person, clinic)
     ledger = Ledger.of(session, person.id, is_new=is_new_person)
 
-    body, redacted = mask_identifiers(inquiry.body) if inquiry.body else (None, [])
-    subject = mask_identifiers(inquiry.subject)[0] if inquiry.subject else None
+    body, redacted = storable_text(inquiry.body) if inquiry.body else (None, [])
+    subject = storable_text(inquiry.subject)[0] if inquiry.subject else None
     explicit_health = any(c.purpose == ConsentPurpose.SENSITIVE_HEALTH
                           and c.action == ConsentAction.GRANT for c in inquiry.consents)
     health_ok = explicit_health or ledger.granted(ConsentPurpose.SENSITIVE_HEALTH)
@@ -236,7 +236,7 @@ def receive(session: Session, inquiry: Inquiry, clinic: Clinic) -> Receipt:
         needs_health_consent = True
     preferred_hours = None
     if inquiry.profile.preferred_hours and not minor:
-        preferred_hours = mask_identifiers(inquiry.profile.preferred_hours)[0][:200]
+        preferred_hours = storable_text(inquiry.profile.preferred_hours)[0][:200]
 
     conn = session.connection()
     if consultation is None:

@@ -19,7 +19,7 @@ from intake.contacts import InvalidContact, normalise
 from intake.db import expire_if_loaded, utcnow
 from intake.inquiry import ContactValue, Inquiry
 from intake.models import Consultation, ContactPoint, Person
-from intake.redaction import mask_identifiers
+from intake.redaction import storable_text
 
 _consultations, _people, _points = (Consultation.__table__, Person.__table__,
                                     ContactPoint.__table__)
@@ -142,7 +142,7 @@ def _profile_values(inquiry: Inquiry, minor: bool) -> dict[str, object]:
     """The person's columns this inquiry sets (identifiers masked, R9)."""
     values: dict[str, object] = {}
     if inquiry.name:
-        values["name"] = mask_identifiers(inquiry.name)[0][:100]
+        values["name"] = storable_text(inquiry.name)[0][:100]
     profile = inquiry.profile
     if profile.locale:
         values["locale"] = profile.locale
@@ -150,7 +150,7 @@ def _profile_values(inquiry: Inquiry, minor: bool) -> dict[str, object]:
         # R12: before the guardian consents, only the child's name and the guardian's contact.
         values.update(is_minor=True, sex=None, region=None, birth_date=None, age=None)
         if inquiry.guardian is not None:
-            values["guardian_name"] = mask_identifiers(inquiry.guardian.name)[0][:100]
+            values["guardian_name"] = storable_text(inquiry.guardian.name)[0][:100]
             try:
                 values["guardian_phone"] = normalise("phone", inquiry.guardian.phone)
             except InvalidContact as exc:
@@ -159,5 +159,5 @@ def _profile_values(inquiry: Inquiry, minor: bool) -> dict[str, object]:
     for attr in ("sex", "birth_date", "age", "region"):
         value = getattr(profile, attr)
         if value is not None:
-            values[attr] = mask_identifiers(value)[0] if isinstance(value, str) else value
+            values[attr] = storable_text(value)[0] if isinstance(value, str) else value
     return values

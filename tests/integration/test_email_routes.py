@@ -601,3 +601,13 @@ def test_smtp_delivery_through_local_server_is_stored_once(client, hub):
     assert message_by(hub, "<smtp@example.net>")["body"] == "안녕하세요 똠 상담"
     assert count(hub, Message, Message.provider_id == "<smtp@example.net>") == 1
     assert count(hub, Attachment) == 0
+
+
+def test_nul_characters_in_a_mail_are_dropped_not_a_500(client, hub):
+    """PostgreSQL cannot store NUL in text; a broken mail client's NUL in the body or subject
+    must not turn the message into a 500 that the provider retries forever (it is lost)."""
+    raw = mail("코 상담\x00 문의드립니다.", subject="코\x00 상담", message_id="<nul@example.net>")
+    response = post_raw(client, raw)
+    assert response.status_code == 200, response.data
+    stored = message_by(hub, "<nul@example.net>")
+    assert stored["body"] == "코 상담 문의드립니다." and stored["subject"] == "코 상담"

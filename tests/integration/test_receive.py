@@ -192,3 +192,14 @@ def test_a_consent_state_held_in_the_session_sees_the_ledger_write(hub):
                        {"message_sid": "SM-stop"}, channel="sms")
         assert state.action == "opt_out"
         assert session.get_one(ConsentState, key) is state
+
+
+def test_nul_characters_in_free_text_are_dropped_before_storage(hub):
+    """Any channel's free text (name, body, subject) may carry NUL, which PostgreSQL refuses:
+    dropped, the rest stored and masked as usual (R9)."""
+    receipt = received(hub, inquiry(Channel.SMS, name="김\x00민수",
+                                    body="주민번호 900101-1234567\x00 코 상담"))
+    with hub.db.begin() as session:
+        message = session.get_one(Message, receipt.message_id)
+        assert message.body == "주민번호 900101-******* 코 상담"
+        assert session.get_one(Person, receipt.person_id).name == "김민수"
