@@ -17,6 +17,7 @@ import html
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.errors import HeaderParseError
 from email.header import decode_header
 from email.message import EmailMessage, Message
 from email.policy import default as default_policy
@@ -42,6 +43,8 @@ MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"GIF89a", "image/gif"),
 )
 _MSGID = re.compile(r"<[^<>\s]+>")
+# Control characters a header may carry but no database column should (tab and newlines stay).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _QUOTE_MARKERS = (
     re.compile(r"^\s*On .{0,200}wrote:\s*$", re.I),
     re.compile(r"^\s*-{2,}\s*(Original Message|원본 메시지|원래 메시지|Forwarded message)\s*-{2,}",
@@ -108,22 +111,41 @@ def codec_for(charset: str | None) -> str:
 def decode_bytes(data: bytes, charset: str | None) -> str:
     try:
         return data.decode(codec_for(charset), "replace")
-    except LookupError:  # an unknown label: UTF-8 is the best guess today
+    except (LookupError, ValueError):  # an unknown or broken label: UTF-8 is the best guess
         return data.decode("utf-8", "replace")
 
 
+def clean_header(value: str) -> str:
+    """A header as storable text: raw 8-bit bytes (which the parser keeps as surrogates) read as
+    UTF-8 with undecodable ones replaced, and control characters dropped. Broken mail must
+    still be stored, not become an error the provider retries forever."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+            value = value.encode("utf-8", "replace").decode("utf-8")
+    return _CONTROL.sub("", value)
+
+
 def decode_header_value(raw: str | None) -> str:
-    """An RFC 2047 header decoded with our charset table (CP949 for `ks_c_5601-1987`)."""
+    """An RFC 2047 header decoded with our charset table (CP949 for `ks_c_5601-1987`); an
+    encoded word that cannot be decoded (bad base64) leaves the header as written."""
     if not raw:
         return ""
-    raw = re.sub(r"\r?\n[ \t]", " ", str(raw))
+    raw = clean_header(re.sub(r"\r?\n[ \t]", " ", str(raw)))
+    try:
+        chunks = decode_header(raw)
+    except (HeaderParseError, ValueError):
+        return raw.strip()
     out: list[str] = []
-    for chunk, charset in decode_header(raw):
+    for chunk, charset in chunks:
         if isinstance(chunk, bytes):
             out.append(decode_bytes(chunk, charset or "utf-8"))
         else:
             out.append(chunk)
-    return "".join(out).strip()
+    return clean_header("".join(out)).strip()
 
 
 def message_ids(raw: str | None) -> tuple[str, ...]:
@@ -216,7 +238,7 @@ def _report_ids(msg: EmailMessage) -> tuple[str, ...]:
 def _raw_header(msg: Message, name: str) -> str | None:
     for key, value in msg.raw_items():
         if key.lower() == name.lower():
-            return str(value)
+            return clean_header(str(value))
     return None
 
 

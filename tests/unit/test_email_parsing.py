@@ -138,3 +138,27 @@ def test_mailgun_signature_vector():
     assert not mailgun_signature_valid(*args, "0" * 64)
     assert not mailgun_signature_valid("", vector["timestamp"], vector["token"],
                                        vector["expected_signature"])
+
+
+BROKEN_HEADERS = (
+    b"From: \xc1\xf6\xbc\xf6 <jisu@example.net>\r\n"       # raw EUC-KR bytes, no encoded word
+    b"To: consult@clinic.example.com\r\n"
+    b"Subject: =?utf-8?B?7L2UI?=\r\n"                       # base64 that cannot be decoded
+    b"Message-ID: <a\x00b\xff@example.net>\r\n"               # NUL and a stray 8-bit byte
+    b"Date: Tue, 24 Nov 2026 10:05:41 +0900\r\n"
+    b"Content-Type: text/plain; charset=\"utf\x00-8\"\r\n"    # NUL in the charset label
+    b"\r\n"
+    b"\xec\xbd\x94 \xec\x83\x81\xeb\x8b\xb4 \xeb\xac\xb8\xec\x9d\x98\r\n")
+
+
+def test_broken_headers_parse_into_storable_text():
+    """Real mail is often broken: bad base64 in an encoded word, raw 8-bit bytes, NUL. The
+    parser answers storable text (UTF-8 encodable, no control characters) instead of raising,
+    so the message is kept (found by fuzzing the raw route: it answered 500 and was lost)."""
+    parsed = parse_bytes(BROKEN_HEADERS)
+    assert parsed.subject == "=?utf-8?B?7L2UI?="  # left as written
+    assert parsed.message_id is not None and "\x00" not in parsed.message_id
+    assert parsed.from_address == "jisu@example.net"
+    for text in (parsed.subject, parsed.message_id, parsed.from_name or "", parsed.text):
+        text.encode("utf-8")
+    assert parsed.text == "코 상담 문의"
