@@ -59,6 +59,7 @@ from channels.kakao.pending import (
 from channels.kakao.skill_payload import BadSkillRequest, SkillRequest, skill_response
 from intake import metrics
 from intake.api.docs import documented
+from intake.api.request import parse_json_text
 from intake.contacts import mask_kakao
 from intake.errors import error_response
 from intake.hub import Hub, current_hub
@@ -235,7 +236,10 @@ def skill() -> Response | tuple[Response, int]:
     refused = _verify(hub)
     if refused is not None:
         return refused
-    body = request.get_json(silent=True)
+    try:
+        body = parse_json_text(request.get_data(cache=True)) if request.is_json else None
+    except ValueError:  # malformed, or a string no one can store (UnicodeDecodeError too)
+        body = None
     try:
         skill_request = SkillRequest.parse(body)
     except BadSkillRequest as exc:

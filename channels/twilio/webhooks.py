@@ -7,6 +7,7 @@ transcription follow through the outbox and Twilio's own callbacks.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, request
@@ -53,6 +54,19 @@ def _masked(raw: str) -> str:
         return "***"
 
 
+# Twilio's ids are two letters and 32 hex digits; anything id-like of sane length is taken (a
+# stand-in's ids are shorter), anything else is a 400 before it reaches the database.
+_SID = re.compile(r"[A-Z]{2}[0-9A-Za-z]{1,64}")
+_CONTENT_TYPE = re.compile(r"[\w.+-]{1,50}/[\w.+-]{1,49}")
+_MAX_URL = 1000  # attachments.source_url
+
+
+def _sid(value: str | None, name: str) -> str:
+    if not value or not _SID.fullmatch(value):
+        raise ValueError(f"{name} must be a Twilio id")
+    return value
+
+
 def _media(form: MultiDict[str, str]) -> tuple[InboundAttachment, ...]:
     get = form.get
     raw = get("NumMedia") or "0"
@@ -61,9 +75,12 @@ def _media(form: MultiDict[str, str]) -> tuple[InboundAttachment, ...]:
     items = []
     for index in range(int(raw)):
         url = get(f"MediaUrl{index}")
-        if not url:
-            raise ValueError(f"MediaUrl{index} is missing")
+        if not url or not url.startswith(("https://", "http://")) or len(url) > _MAX_URL \
+                or not url.isprintable():
+            raise ValueError(f"MediaUrl{index} must be the media's URL")
         content_type = get(f"MediaContentType{index}") or None
+        if content_type is not None and not _CONTENT_TYPE.fullmatch(content_type):
+            raise ValueError(f"MediaContentType{index} must be a media type")
         items.append(InboundAttachment(filename=url.rsplit("/", 1)[-1][:255],
                                        content_type=content_type,
                                        provider_id=url.rsplit("/", 1)[-1][:255],
@@ -86,11 +103,11 @@ def sms() -> Response:
     """An inbound SMS or MMS: idempotent on MessageSid; answered with empty TwiML."""
     hub = current_hub()
     form = request.form
-    sid = form.get("MessageSid") or form.get("SmsMessageSid")
     sender = form.get("From")
-    if not sid or not sender:
+    if not sender:
         return error_response(400, "bad_request", "MessageSid and From are required")
     try:
+        sid = _sid(form.get("MessageSid") or form.get("SmsMessageSid"), "MessageSid")
         media = _media(form)
     except ValueError as exc:
         return error_response(400, "bad_request", str(exc))
@@ -140,10 +157,11 @@ def voice() -> Response:
     if step == "dialled":
         return twiml(after_dial(settings, hub.clinic, request.form.get("DialCallStatus", ""),
                                 transcriber))
-    call_sid = request.form.get("CallSid")
     caller = request.form.get("From", "")
-    if not call_sid:
-        return error_response(400, "bad_request", "CallSid is required")
+    try:
+        call_sid = _sid(request.form.get("CallSid"), "CallSid")
+    except ValueError as exc:
+        return error_response(400, "bad_request", str(exc))
     at = _now()
     inquiry = Inquiry(channel=Channel.VOICE, provider_id=call_sid, received_at=at,
                       contacts=(ContactValue("phone", caller),), subject=CALLBACK_REQUESTED,

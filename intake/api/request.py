@@ -14,11 +14,24 @@ from marshmallow import Schema, ValidationError
 from intake.errors import ApiError
 
 
+def parse_json_text(raw: bytes) -> Any:
+    """JSON whose strings are Unicode text: a lone surrogate escape (`"\\ud800"`) is valid
+    JSON syntax but no text anyone can store, so it is refused like malformed JSON (ValueError)
+    instead of failing later, in Redis or the database, as a 500."""
+    data = json.loads(raw or b"null")
+    if b"\\ud" in raw or b"\\uD" in raw:  # only then can a lone surrogate be there
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a string holds a lone surrogate escape") from None
+    return data
+
+
 def json_body() -> Any:
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
     try:
-        return json.loads(request.get_data(cache=True) or b"null")
+        return parse_json_text(request.get_data(cache=True))
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "bad_json", "the body is not valid JSON") from None
 

@@ -488,3 +488,18 @@ def test_refusals_are_counted_in_metrics(client, hub):
     assert counters["refused.inquiries.validation"] == 1
     _cid, counsellor = make_staff(hub, "counsellor")
     assert client.get("/api/v1/metrics", headers=auth(counsellor)).status_code == 403
+
+
+def test_a_lone_surrogate_escape_is_400_and_stores_nothing(client: FlaskClient,
+                                                           hub: Hub) -> None:
+    """`"\\ud800"` is JSON syntax but no text a database can store: 400 bad_json (it was a 500,
+    found by fuzzing); a proper pair (an emoji escaped as two halves) is still text."""
+    before = counts(hub)
+    raw = '{"name": "김민수", "phone": "010-1234-5678", "message": "a\\ud800b"}'
+    response = client.post(URL, data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json is not None and response.json["error"] == "bad_json"
+    assert counts(hub) == before
+    emoji = '{"name": "김민수", "phone": "010-1234-5678", "message": "코 \\ud83d\\ude00"}'
+    accepted = client.post(URL, data=emoji, content_type="application/json")
+    assert accepted.status_code == 201, accepted.json

@@ -362,3 +362,13 @@ def test_redis_down_answers_politely_and_stores_nothing(kakao_hub, client):
     assert response.status_code == 200
     assert "다시 시도" in texts(response.get_json())
     assert counts(kakao_hub) == (0, 0, 0)
+
+
+def test_a_lone_surrogate_in_the_utterance_is_400(kakao_hub, client):
+    """Only Kakao can send with the secret, but a string no one can store is still a clear
+    400, not a 500 (found by fuzzing)."""
+    raw = json.dumps(payload("a\ud800b"))  # json.dumps writes it as the escape "\ud800"
+    response = client.post(URL, data=raw, content_type="application/json",
+                           headers={"X-Kakao-Skill-Secret": SECRET})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_skill_request"

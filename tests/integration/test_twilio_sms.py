@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from channels.base import TransientSendError, UnknownOutcomeError
@@ -847,3 +847,24 @@ def test_messaging_service_send_is_reconciled_on_the_service(twilio_hub, client,
     assert "From" not in standin.listed[-1]
     delivery = _delivery(twilio_hub, delivery_id)
     assert (delivery.status, delivery.provider_id) == ("delivered", f"SM{'e' * 31}2")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("MessageSid", "SM" + "a" * 300), ("MessageSid", "SM\x00123"),
+    ("MediaUrl0", "not a url"), ("MediaUrl0", "https://api.twilio.com/" + "m" * 1000),
+    ("MediaContentType0", "image/jpeg\x00"), ("MediaContentType0", "x" * 200)])
+def test_signed_but_malformed_fields_are_400_and_store_nothing(twilio_hub, client, field,
+                                                               value):
+    """Even a correctly signed request gets a clear 400 for an id or media field no database
+    column can hold (found by fuzzing: each was a 500)."""
+    params = sms_params("SM" + "1" * 32, "사진 보내요")
+    if field.startswith("Media"):
+        params.update({"NumMedia": "1", "MediaUrl0": "https://api.twilio.com/m/ME1",
+                       "MediaContentType0": "image/jpeg"})
+    if field == "MessageSid":
+        params.update({"SmsMessageSid": value, "SmsSid": value})
+    params[field] = value
+    response = post(client, "/webhooks/twilio/sms", params)
+    assert response.status_code == 400, response.data
+    with twilio_hub.db.begin() as session:
+        assert session.scalar(select(func.count()).select_from(Message)) == 0
