@@ -204,9 +204,12 @@ def mailgun_route() -> Response:
             pairs = json.loads(form.get("message-headers") or "[]")
         except ValueError:
             pairs = []
+        if not isinstance(pairs, list):  # valid JSON of another shape counts as no headers
+            pairs = []
         if not pairs and form.get("Message-Id"):
             pairs = [["Message-ID", form["Message-Id"]]]
-        raw = _rebuild([(str(p[0]), str(p[1])) for p in pairs if len(p) == 2],
+        raw = _rebuild([(str(p[0]), str(p[1])) for p in pairs
+                        if isinstance(p, list) and len(p) == 2],
                        form.get("body-plain"), form.get("body-html"), request, "attachment-")
     try:
         parsed = parse_bytes(raw)

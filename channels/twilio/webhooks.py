@@ -25,7 +25,7 @@ from intake.errors import error_response
 from intake.hub import current_hub
 from intake.inquiry import ContactValue, InboundAttachment, Inquiry, Receipt
 from intake.models import Attachment, Consultation, Message
-from intake.redaction import mask_identifiers, mentions_health
+from intake.redaction import mentions_health, storable_text
 from intake.services.consent import has_sensitive_consent
 from intake.services.deliveries import enqueue_job
 from intake.services.optout import apply_keyword, keyword_of
@@ -194,6 +194,13 @@ def recording() -> Response:
     if not call_sid or not recording_sid or not url:
         return error_response(400, "bad_request", "CallSid, RecordingSid and RecordingUrl "
                               "are required")
+    try:
+        call_sid, recording_sid = _sid(call_sid, "CallSid"), _sid(recording_sid, "RecordingSid")
+    except ValueError as exc:
+        return error_response(400, "bad_request", str(exc))
+    if not url.startswith(("https://", "http://")) or len(url) > _MAX_URL or \
+            not url.isprintable():
+        return error_response(400, "bad_request", "RecordingUrl must be the recording's URL")
     if form.get("RecordingStatus", "completed") != "completed":
         return Response(status=204)
     outcome = "unknown_call"
@@ -230,6 +237,11 @@ def transcription() -> Response:
     call_sid, transcription_sid = form.get("CallSid"), form.get("TranscriptionSid")
     if not call_sid or not transcription_sid:
         return error_response(400, "bad_request", "CallSid and TranscriptionSid are required")
+    try:
+        call_sid = _sid(call_sid, "CallSid")
+        transcription_sid = _sid(transcription_sid, "TranscriptionSid")
+    except ValueError as exc:
+        return error_response(400, "bad_request", str(exc))
     text = (form.get("TranscriptionText") or "").strip()
     if form.get("TranscriptionStatus", "completed") != "completed" or not text:
         log.info("channels.twilio.transcription_empty status=%s",
@@ -240,7 +252,7 @@ def transcription() -> Response:
         if message is None:
             log.info("channels.twilio.transcription_unknown_call")
             return Response(status=204)
-        body, redacted = mask_identifiers(text)
+        body, redacted = storable_text(text)
         if message.body != body:
             message.body = body
             if redacted:
@@ -259,9 +271,13 @@ def status() -> Response:
     a callback ahead of its sid is kept and applied when the sid is recorded."""
     hub = current_hub()
     form = request.form
-    sid, message_status = form.get("MessageSid"), form.get("MessageStatus")
-    if not sid or not message_status:
+    message_status = form.get("MessageStatus")
+    if not message_status:
         return error_response(400, "bad_request", "MessageSid and MessageStatus are required")
+    try:
+        sid = _sid(form.get("MessageSid"), "MessageSid")
+    except ValueError as exc:
+        return error_response(400, "bad_request", str(exc))
     with hub.db.begin() as session:
         outcome = apply_status(session, sid, message_status, form.get("ErrorCode") or None)
     log.info("channels.twilio.status status=%s outcome=%s", message_status, outcome)

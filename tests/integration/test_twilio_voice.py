@@ -303,3 +303,26 @@ def test_r19_retention_works_in_batches_with_one_log_line(twilio_hub, client, st
     lines = [r.getMessage() for r in caplog.records
              if r.getMessage().startswith("workers.twilio.retention_destroyed")]
     assert len(lines) == 1 and "count=3" in lines[0]
+
+
+def test_a_transcript_with_nul_is_stored_without_it(twilio_hub, client, at):
+    """Transcripts reach the database through the same storable text as every inbound
+    message: NUL dropped (PostgreSQL refuses it), identifiers masked."""
+    post(client, "/webhooks/twilio/voice", CALL)
+    text = {**TRANSCRIPT, "TranscriptionText": "코 상담\x00 원해요"}
+    assert post(client, "/webhooks/twilio/voice/transcription", text).status_code == 204
+    assert call_message(twilio_hub).body == "코 상담 원해요"
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/webhooks/twilio/voice/recording", "RecordingSid"),
+    ("/webhooks/twilio/voice/recording", "RecordingUrl"),
+    ("/webhooks/twilio/voice/transcription", "TranscriptionSid"),
+    ("/webhooks/twilio/status", "MessageSid")])
+def test_signed_callbacks_with_ids_no_column_holds_are_400(twilio_hub, client, at, path,
+                                                          field):
+    params = {"/webhooks/twilio/voice/recording": RECORDING,
+              "/webhooks/twilio/voice/transcription": TRANSCRIPT,
+              "/webhooks/twilio/status": {"MessageSid": "SM" + "1" * 32,
+                                          "MessageStatus": "delivered"}}[path]
+    assert post(client, path, {**params, field: "A" * 300}).status_code == 400
