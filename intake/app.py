@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from config import Settings
+from intake.db import MAX_ID
 from intake.errors import register_error_handlers
 from intake.hub import Hub
 from intake.redaction import install_log_masking
@@ -25,6 +28,9 @@ def create_app(settings: Settings | None = None, extensions: Iterable[Extension]
                hub: Hub | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__, instance_relative_config=False)
+    # Before any route: `<int:id>` matches only ids a BigId column can hold, so an absurd id
+    # in a URL is a 404 like any unknown one, not a database error.
+    app.url_map.converters["int"] = IdConverter
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_content_length,
@@ -78,3 +84,11 @@ def create_app(settings: Settings | None = None, extensions: Iterable[Extension]
 def client_address() -> str:
     """The caller's address: ProxyFix has already applied TRUSTED_PROXY_COUNT."""
     return request.remote_addr or "unknown"
+
+
+class IdConverter(IntegerConverter):
+    """Werkzeug's `int`, bounded to the ids' range."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)

@@ -34,6 +34,9 @@ class Base(DeclarativeBase):
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# The largest id a BigId column holds: a larger one from a URL or a request is "not found" or
+# a validation error, never a database error.
+MAX_ID = 2**63 - 1
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, String, and_, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from intake.db import MAX_ID
 from intake.hours import OpeningHours
 from intake.models import Consultation, ContactPoint, Message, Person, Staff
 from intake.vocab import ConsultationStatus, Direction
@@ -69,7 +70,7 @@ def filtered(flt: QueueFilter, me: int | None, with_status: bool = True) -> Sele
     elif assignee == "none":
         query = query.where(Consultation.assignee_id.is_(None))
     elif assignee:
-        if not assignee.isdigit():
+        if not assignee.isdecimal() or int(assignee) > MAX_ID:
             raise QueueFilterError("assignee", "a staff id, me or none")
         query = query.where(Consultation.assignee_id == int(assignee))
     if flt.q:

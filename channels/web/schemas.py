@@ -11,8 +11,7 @@ number (R9).
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -30,6 +29,7 @@ from marshmallow import (
 )
 
 from config import DEFAULT_INTERESTS
+from intake.api.schemas import no_control_characters
 from intake.contacts import InvalidContact, normalise_email, normalise_phone
 from intake.errors import flatten_messages
 from intake.services.receive import MINOR_AGE, age_on
@@ -48,18 +48,6 @@ OPTIONAL_TEXT = ("phone", "email", "sex", "birth_date", "region", "preferred_hou
 
 
 # -- validators -------------------------------------------------------------------------------
-
-def _no_controls(multiline: bool) -> Callable[[str], None]:
-    """Refuse control characters (PostgreSQL cannot even store NUL); newlines and tabs are
-    allowed in free text that spans lines."""
-    allowed = {"\n", "\r", "\t"} if multiline else set()
-
-    def check(value: str) -> None:
-        if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
-            raise ValidationError("must not contain control characters")
-
-    return check
-
 
 def _unique(value: Sequence[str]) -> None:
     if len(set(value)) != len(value):
@@ -165,7 +153,7 @@ class StrictSchema(Schema):
 class InquiryGuardianSchema(StrictSchema):
     name = Text(required=True, validate=[validate.Length(min=1, max=100,
                                                          error="must be 1 to 100 characters"),
-                                         _no_controls(False)])
+                                         no_control_characters(False)])
     phone = PhoneNumber(required=True)
 
     @post_load
@@ -197,7 +185,7 @@ class InquirySchema(StrictSchema):
 
     name = Text(required=True, validate=[validate.Length(min=1, max=100,
                                                          error="must be 1 to 100 characters"),
-                                         _no_controls(False)])
+                                         no_control_characters(False)])
     phone = PhoneNumber(allow_none=True, metadata={"description": "mobile number; `phone` or "
                                                    "`email` is required"})
     email = EmailAddress(allow_none=True, metadata={"description": "syntax-checked only"})
@@ -205,12 +193,14 @@ class InquirySchema(StrictSchema):
     birth_date = fields.Date(allow_none=True, metadata={"description": "YYYY-MM-DD"})
     age = fields.Integer(strict=True, allow_none=True,
                          validate=validate.Range(min=0, max=MAX_AGE))
-    region = Text(allow_none=True, validate=[validate.Length(max=100), _no_controls(False)])
+    region = Text(allow_none=True,
+                  validate=[validate.Length(max=100), no_control_characters(False)])
     interests = fields.List(fields.String(), allow_none=True,
                             metadata={"description": "codes from the clinic's list"})
     preferred_hours = Text(allow_none=True,
-                           validate=[validate.Length(max=200), _no_controls(True)])
-    message = Text(allow_none=True, validate=[validate.Length(max=5000), _no_controls(True)])
+                           validate=[validate.Length(max=200), no_control_characters(True)])
+    message = Text(allow_none=True,
+                   validate=[validate.Length(max=5000), no_control_characters(True)])
     reply_channel = fields.String(allow_none=True, validate=validate.OneOf(REPLY_CHANNELS),
                                   metadata={"description": "needs the matching contact; "
                                             "`kakao` is not available on the web"})

@@ -3,8 +3,12 @@ generate the OpenAPI document, from one declaration each."""
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Callable
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from intake.db import MAX_ID
 from intake.vocab import (
     CONSENT_CHANNELS,
     Channel,
@@ -17,6 +21,18 @@ from intake.vocab import (
 
 STATUSES = [s.value for s in ConsultationStatus]
 REPLY_CHANNELS = ["sms", "kakao", "email"]
+
+
+def no_control_characters(multiline: bool) -> Callable[[str], None]:
+    """Refuse control characters (PostgreSQL cannot even store NUL); newlines and tabs are
+    allowed in free text that spans lines. Shared by the web form's schema and the API's."""
+    allowed = {"\n", "\r", "\t"} if multiline else set()
+
+    def check(value: str) -> None:
+        if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
+            raise ValidationError("must not contain control characters")
+
+    return check
 
 
 class StrictSchema(Schema):
@@ -36,16 +52,16 @@ class ConsultationQuerySchema(StrictSchema):
     status = fields.String(validate=_statuses,
                            metadata={"description": "one status or several, comma-separated"})
     channel = fields.String(validate=validate.OneOf([c.value for c in Channel]))
-    interest = fields.String(validate=validate.Length(max=40))
+    interest = fields.String(validate=[validate.Length(max=40), no_control_characters(False)])
     assignee = fields.String(metadata={"description": "a staff id, `me` or `none`"},
                              validate=validate.Length(max=40))
-    q = fields.String(validate=validate.Length(min=1, max=100))
+    q = fields.String(validate=[validate.Length(min=1, max=100), no_control_characters(False)])
     cursor = fields.String(validate=validate.Length(max=200))
     limit = fields.Integer(load_default=25, validate=validate.Range(min=1, max=100))
 
 
 class DeliveryQuerySchema(StrictSchema):
-    consultation_id = fields.Integer(validate=validate.Range(min=1))
+    consultation_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
     status = fields.String(validate=validate.OneOf([s.value for s in DeliveryStatus]))
     channel = fields.String(validate=validate.OneOf(REPLY_CHANNELS + ["voice"]))
     cursor = fields.String(validate=validate.Length(max=200))
@@ -53,7 +69,7 @@ class DeliveryQuerySchema(StrictSchema):
 
 
 class AssignSchema(StrictSchema):
-    assignee_id = fields.Integer(allow_none=True, validate=validate.Range(min=1))
+    assignee_id = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=MAX_ID))
     assignee = fields.Email(allow_none=True, metadata={"description": "a staff email instead"})
 
     @validates_schema
@@ -64,17 +80,20 @@ class AssignSchema(StrictSchema):
 
 class StatusSchema(StrictSchema):
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    reason = fields.String(validate=validate.Length(max=500))
+    reason = fields.String(validate=[validate.Length(max=500), no_control_characters(False)])
 
 
 class NoteSchema(StrictSchema):
-    body = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    body = fields.String(required=True, validate=[validate.Length(min=1, max=5000),
+                                                  no_control_characters(True)])
 
 
 class ReplySchema(StrictSchema):
-    body = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    body = fields.String(required=True, validate=[validate.Length(min=1, max=2000),
+                                                  no_control_characters(True)])
     channel = fields.String(allow_none=True, validate=validate.OneOf(REPLY_CHANNELS))
-    subject = fields.String(allow_none=True, validate=validate.Length(max=200))
+    subject = fields.String(allow_none=True, validate=[validate.Length(max=200),
+                                                       no_control_characters(False)])
 
 
 class ConsentRecordSchema(StrictSchema):

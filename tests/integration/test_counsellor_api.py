@@ -233,3 +233,23 @@ def test_unknown_routes_and_methods_answer_json(client):
     response = client.delete("/api/v1/consultations")
     assert response.status_code == 405
     assert response.get_json()["error"] == "method_not_allowed"
+
+
+def test_absurd_input_from_staff_is_a_4xx_not_a_500(client, hub):
+    """Found by fuzzing the counsellor API: NUL in a note or reply, an id beyond the ids'
+    range in a body, a query or a URL each reached the database and answered 500."""
+    _sid, token = make_staff(hub, "counsellor")
+    cid = received(hub, inquiry()).consultation_id
+    base = f"/api/v1/consultations/{cid}"
+    for path, body in ((f"{base}/notes", {"body": "메모\x00"}),
+                       (f"{base}/replies", {"body": "답변\x00", "channel": "sms"}),
+                       (f"{base}/assign", {"assignee_id": 10**12 * 10**8})):
+        response = client.post(path, json=body, headers=auth(token))
+        assert response.status_code == 422, (path, response.json)
+    assert client.get("/api/v1/consultations?q=%00", headers=auth(token)).status_code == 422
+    assert client.get("/api/v1/consultations?assignee=99999999999999999999",
+                      headers=auth(token)).status_code == 422
+    for url in ("/api/v1/consultations/99999999999999999999",
+                "/api/v1/people/99999999999999999999/consents",
+                "/api/v1/attachments/99999999999999999999"):
+        assert client.get(url, headers=auth(token)).status_code == 404, url
