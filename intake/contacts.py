@@ -99,6 +99,8 @@ def normalise_email(raw: str) -> str:
         raise InvalidContact(f"email address longer than {EMAIL_MAX_LENGTH} characters")
     if any(ch.isspace() for ch in addr):
         raise InvalidContact("email address contains spaces")
+    if not addr.isprintable():  # NUL and other controls: no address, and unstorable
+        raise InvalidContact("email address contains control characters")
     if addr.count("@") != 1:
         raise InvalidContact("email address must contain exactly one @")
     local, domain = addr.split("@")
@@ -115,6 +117,8 @@ def normalise_kakao(raw: str) -> str:
     key = raw.strip()
     if not key:
         raise InvalidContact("empty Kakao user key")
+    if not key.isprintable():
+        raise InvalidContact("Kakao user key contains control characters")
     if len(key) > KAKAO_MAX_LENGTH:
         raise InvalidContact(f"Kakao user key longer than {KAKAO_MAX_LENGTH} characters")
     return key

@@ -26,7 +26,7 @@ from intake.api.attachments import attachment_response
 from intake.api.request import decode_cursor, encode_cursor
 from intake.app import client_address
 from intake.contacts import mask_contact
-from intake.db import utcnow
+from intake.db import MAX_ID, utcnow
 from intake.hub import current_hub
 from intake.models import (
     AuditEntry,
@@ -329,7 +329,7 @@ def change_status(consultation_id: int) -> ResponseReturnValue:
 @require(*WORKERS)
 def assign(consultation_id: int) -> ResponseReturnValue:
     raw = request.form.get("assignee_id", "")
-    if raw and not raw.isdigit():
+    if raw and (not raw.isdecimal() or int(raw) > MAX_ID):
         abort(400)
 
     def work(session: Session, c: Consultation, me: Any) -> dict[str, Any]:

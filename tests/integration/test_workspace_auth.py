@@ -249,3 +249,10 @@ def test_signed_out_actions_are_refused(client: FlaskClient, hub: Hub) -> None:
     for path, data in ADMIN_ACTIONS:
         assert client.post(path.format(sid=1), data={**data, "csrf_token": token}
                            ).status_code == 401
+
+
+def test_sign_in_with_a_nul_in_the_address_is_a_plain_refusal(client: FlaskClient,
+                                                              hub: Hub) -> None:
+    """The public sign-in page answered 500 for an address holding NUL (found by fuzzing)."""
+    response = sign_in(client, "kim\x00@clinic.example.com")
+    assert response.status_code == 401  # type: ignore[attr-defined]

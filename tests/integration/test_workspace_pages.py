@@ -317,3 +317,13 @@ def test_reasons_in_korean() -> None:
     assert reason("no consent for KakaoTalk", "ko") == "카카오톡 수신 동의 없음"
     assert reason("SMS opted out on 2026-11-02", "ko") == "문자 수신 거부 (2026-11-02)"
     assert reason("SMS opted out on 2026-11-02", "en") == "SMS opted out on 2026-11-02"
+
+
+def test_an_assignee_id_beyond_the_ids_range_is_400(client: FlaskClient, hub: Hub) -> None:
+    """Found by fuzzing: a 20-digit assignee id reached the database (500)."""
+    signed_in(client, hub)
+    token = csrf_of(client, "/workspace/")
+    cid = received(hub, inquiry()).consultation_id
+    response = client.post(f"/workspace/consultations/{cid}/assign",
+                           data={"assignee_id": "9" * 20, "csrf_token": token})
+    assert response.status_code == 400

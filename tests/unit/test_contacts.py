@@ -15,6 +15,7 @@ from intake.contacts import (
     normalise,
     normalise_email,
     normalise_fax,
+    normalise_kakao,
     normalise_phone,
 )
 
@@ -163,3 +164,16 @@ def test_masks_never_contain_the_full_value() -> None:
                         (ContactKind.EMAIL, "someone@example.com"),
                         (ContactKind.KAKAO, "kakao-user-key-1")]:
         assert value not in mask_contact(kind, value)
+
+
+@pytest.mark.parametrize("raw", ["kim\x00@example.com", "kim@exam\x07ple.com"])
+def test_normalise_email_rejects_control_characters(raw: str) -> None:
+    """A NUL in an address is no address, and PostgreSQL cannot store it: refused before any
+    look-up (it made the public sign-in page answer 500)."""
+    with pytest.raises(InvalidContact):
+        normalise_email(raw)
+
+
+def test_normalise_kakao_rejects_control_characters() -> None:
+    with pytest.raises(InvalidContact):
+        normalise_kakao("Xq7R\x00k2")
