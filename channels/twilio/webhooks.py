@@ -61,9 +61,26 @@ _CONTENT_TYPE = re.compile(r"[\w.+-]{1,50}/[\w.+-]{1,49}")
 _MAX_URL = 1000  # attachments.source_url
 
 
+class BadTwilioRequest(ValueError):
+    """A verified request with a field missing or one no column can hold: answered 400 by the
+    blueprint's handler, before anything is stored."""
+
+
+@bp.errorhandler(BadTwilioRequest)
+def _bad_request(exc: BadTwilioRequest) -> Response:
+    return error_response(400, "bad_request", str(exc))
+
+
 def _sid(value: str | None, name: str) -> str:
     if not value or not _SID.fullmatch(value):
-        raise ValueError(f"{name} must be a Twilio id")
+        raise BadTwilioRequest(f"{name} must be a Twilio id")
+    return value
+
+
+def _url(value: str | None, name: str) -> str:
+    if not value or not value.startswith(("https://", "http://")) or len(value) > _MAX_URL \
+            or not value.isprintable():
+        raise BadTwilioRequest(f"{name} must be an http(s) URL")
     return value
 
 
@@ -71,16 +88,13 @@ def _media(form: MultiDict[str, str]) -> tuple[InboundAttachment, ...]:
     get = form.get
     raw = get("NumMedia") or "0"
     if not raw.isdigit() or int(raw) > MAX_MEDIA:
-        raise ValueError("NumMedia must be a number from 0 to 10")
+        raise BadTwilioRequest("NumMedia must be a number from 0 to 10")
     items = []
     for index in range(int(raw)):
-        url = get(f"MediaUrl{index}")
-        if not url or not url.startswith(("https://", "http://")) or len(url) > _MAX_URL \
-                or not url.isprintable():
-            raise ValueError(f"MediaUrl{index} must be the media's URL")
+        url = _url(get(f"MediaUrl{index}"), f"MediaUrl{index}")
         content_type = get(f"MediaContentType{index}") or None
         if content_type is not None and not _CONTENT_TYPE.fullmatch(content_type):
-            raise ValueError(f"MediaContentType{index} must be a media type")
+            raise BadTwilioRequest(f"MediaContentType{index} must be a media type")
         items.append(InboundAttachment(filename=url.rsplit("/", 1)[-1][:255],
                                        content_type=content_type,
                                        provider_id=url.rsplit("/", 1)[-1][:255],
@@ -106,11 +120,8 @@ def sms() -> Response:
     sender = form.get("From")
     if not sender:
         return error_response(400, "bad_request", "MessageSid and From are required")
-    try:
-        sid = _sid(form.get("MessageSid") or form.get("SmsMessageSid"), "MessageSid")
-        media = _media(form)
-    except ValueError as exc:
-        return error_response(400, "bad_request", str(exc))
+    sid = _sid(form.get("MessageSid") or form.get("SmsMessageSid"), "MessageSid")
+    media = _media(form)
     body = form.get("Body") or None
     keyword = keyword_of(body, form.get("OptOutType"))
     at = _now()
@@ -158,10 +169,7 @@ def voice() -> Response:
         return twiml(after_dial(settings, hub.clinic, request.form.get("DialCallStatus", ""),
                                 transcriber))
     caller = request.form.get("From", "")
-    try:
-        call_sid = _sid(request.form.get("CallSid"), "CallSid")
-    except ValueError as exc:
-        return error_response(400, "bad_request", str(exc))
+    call_sid = _sid(request.form.get("CallSid"), "CallSid")
     at = _now()
     inquiry = Inquiry(channel=Channel.VOICE, provider_id=call_sid, received_at=at,
                       contacts=(ContactValue("phone", caller),), subject=CALLBACK_REQUESTED,
@@ -194,13 +202,8 @@ def recording() -> Response:
     if not call_sid or not recording_sid or not url:
         return error_response(400, "bad_request", "CallSid, RecordingSid and RecordingUrl "
                               "are required")
-    try:
-        call_sid, recording_sid = _sid(call_sid, "CallSid"), _sid(recording_sid, "RecordingSid")
-    except ValueError as exc:
-        return error_response(400, "bad_request", str(exc))
-    if not url.startswith(("https://", "http://")) or len(url) > _MAX_URL or \
-            not url.isprintable():
-        return error_response(400, "bad_request", "RecordingUrl must be the recording's URL")
+    call_sid, recording_sid = _sid(call_sid, "CallSid"), _sid(recording_sid, "RecordingSid")
+    url = _url(url, "RecordingUrl")
     if form.get("RecordingStatus", "completed") != "completed":
         return Response(status=204)
     outcome = "unknown_call"
@@ -237,11 +240,8 @@ def transcription() -> Response:
     call_sid, transcription_sid = form.get("CallSid"), form.get("TranscriptionSid")
     if not call_sid or not transcription_sid:
         return error_response(400, "bad_request", "CallSid and TranscriptionSid are required")
-    try:
-        call_sid = _sid(call_sid, "CallSid")
-        transcription_sid = _sid(transcription_sid, "TranscriptionSid")
-    except ValueError as exc:
-        return error_response(400, "bad_request", str(exc))
+    call_sid = _sid(call_sid, "CallSid")
+    transcription_sid = _sid(transcription_sid, "TranscriptionSid")
     text = (form.get("TranscriptionText") or "").strip()
     if form.get("TranscriptionStatus", "completed") != "completed" or not text:
         log.info("channels.twilio.transcription_empty status=%s",
@@ -274,10 +274,7 @@ def status() -> Response:
     message_status = form.get("MessageStatus")
     if not message_status:
         return error_response(400, "bad_request", "MessageSid and MessageStatus are required")
-    try:
-        sid = _sid(form.get("MessageSid"), "MessageSid")
-    except ValueError as exc:
-        return error_response(400, "bad_request", str(exc))
+    sid = _sid(form.get("MessageSid"), "MessageSid")
     with hub.db.begin() as session:
         outcome = apply_status(session, sid, message_status, form.get("ErrorCode") or None)
     log.info("channels.twilio.status status=%s outcome=%s", message_status, outcome)
